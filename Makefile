@@ -1,0 +1,31 @@
+# The two commands a new machine needs: `make test` and (once builds land) `make render`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test check plan lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+check: $(STAMP)
+	$(BIN)/renderspec check
+
+plan: $(STAMP)
+	$(BIN)/renderspec plan
+
+lint: $(STAMP)
+	$(BIN)/ruff check renderspec tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/plan_noop.py
+
+clean-venv:
+	rm -rf $(VENV)

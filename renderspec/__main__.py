@@ -1,0 +1,5 @@
+"""Allows `python -m renderspec`."""
+
+from renderspec.cli import main
+
+raise SystemExit(main())

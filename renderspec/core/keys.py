@@ -1,0 +1,61 @@
+"""Content keys: the identity of a shot's video, independent of how its spec is written.
+
+A key hashes the canonical JSON (sorted keys, compact separators) of the key format version, the
+provider kind and the fully resolved request, with every local file replaced by the sha256 of its
+bytes. Paths, reference names, TOML layout and mtimes never reach it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from renderspec.core.model import FileFacts, LocalFile, RemoteFile
+
+KEY_VERSION = 1
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def content_key(provider_kind: str, request: Mapping[str, Any], facts: Mapping[str, FileFacts | None]) -> str:
+    """The hex sha256 that names a shot's render in the cache."""
+    payload = {
+        "key_version": KEY_VERSION,
+        "provider_kind": provider_kind,
+        "request": substitute_files(request, lambda ref: _key_form(ref, facts)),
+    }
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def display_request(request: Mapping[str, Any], digests: Mapping[str, str]) -> Any:
+    """The request as `plan --json` shows it: local files by path and hash until uploaded."""
+    return substitute_files(request, lambda ref: _display_form(ref, digests))
+
+
+def substitute_files(value: Any, replace: Any) -> Any:
+    if isinstance(value, LocalFile | RemoteFile):
+        return replace(value)
+    if isinstance(value, Mapping):
+        return {key: substitute_files(item, replace) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [substitute_files(item, replace) for item in value]
+    return value
+
+
+def _key_form(ref: LocalFile | RemoteFile, facts: Mapping[str, FileFacts | None]) -> Any:
+    if isinstance(ref, RemoteFile):
+        return {"url": ref.url, "sha256": ref.sha256}
+    fact = facts.get(ref.path)
+    if fact is None:
+        raise KeyError(f"no digest for {ref.path}")
+    return {"sha256": fact.sha256}
+
+
+def _display_form(ref: LocalFile | RemoteFile, digests: Mapping[str, str]) -> Any:
+    if isinstance(ref, RemoteFile):
+        return ref.url
+    return {"local": ref.path, "sha256": digests.get(ref.path)}

@@ -1,0 +1,122 @@
+"""Plain data passed between the planner's stages and out to the edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any
+
+from renderspec.core.locations import Path
+from renderspec.core.rules import FileKind, MediaType
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A spec file's text as read by the edge; `path` is project-relative, POSIX-style."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A file in the project, named by its project-relative path (never part of a key)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """An http(s) URL written in a spec, optionally pinned to the sha256 of what it serves."""
+
+    url: str
+    sha256: str | None = None
+
+
+FileRef = LocalFile | RemoteFile
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What the edge learnt about a local file from its bytes and headers."""
+
+    sha256: str
+    size: int
+    kind: FileKind | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A named `[refs.NAME]` entry after rendering, with where it was written."""
+
+    name: str
+    kind: MediaType
+    file: FileRef
+    voice: FileRef | None
+    origin: Path
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """One entry of the request's `media` array, before uploads."""
+
+    type: MediaType
+    file: FileRef
+    voice: FileRef | None = None
+    reference: str | None = None
+    origin: Path = ()
+
+
+@dataclass(slots=True)
+class ShotDraft:
+    """An expanded, rendered shot: the request's content before validation against files."""
+
+    id: str
+    spec: str
+    index: int
+    model: str
+    prompt: str
+    negative_prompt: str | None
+    media: list[MediaItem]
+    parameters: dict[str, Any]
+    extra: dict[str, Any]
+    origins: dict[str, Path]
+    matrix: dict[str, Any] = field(default_factory=dict)
+    cited: frozenset[str] = frozenset()
+    ratio_on_shot: bool = False
+    failed: frozenset[str] = frozenset()
+
+    @property
+    def is_complete(self) -> bool:
+        """False when some field already has an error: such a shot is checked but never planned."""
+        return not self.failed
+
+    @property
+    def references(self) -> list[MediaItem]:
+        return [item for item in self.media if item.type is not MediaType.FIRST_FRAME]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedShot:
+    """A valid shot ready to render: the exact request, its content key and its cost."""
+
+    id: str
+    spec: str
+    index: int
+    key: str
+    request: dict[str, Any]
+    model: str
+    duration: int
+    resolution: str
+    ratio: str | None
+    digests: Mapping[str, str]
+    input_video_seconds: float | None
+    cost: float | None
+    currency: str
+    state: str = "new"
+    reasons: tuple[str, ...] = ("new shot",)

@@ -1,0 +1,63 @@
+"""The shape of a spec file, checked once at the boundary with unknown keys refused.
+
+Values that the API needs typed (duration, seed, booleans) may also be written as template
+strings such as "{{ d }}"; those are rendered and typed during expansion, so the shape here
+accepts either the typed value or a string.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+Scalar = StrictStr | StrictBool | StrictInt | StrictFloat
+TypedInt = StrictInt | StrictStr
+TypedBool = StrictBool | StrictStr
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RefSpec(_Strict):
+    """A named reference: exactly one image or video, optionally with a voice clip."""
+
+    image: StrictStr | None = None
+    video: StrictStr | None = None
+    voice: StrictStr | None = None
+    sha256: StrictStr | None = None
+    voice_sha256: StrictStr | None = None
+
+
+class Parameters(_Strict):
+    """Everything a shot may set and `[defaults]` may provide for every shot of the file."""
+
+    model: StrictStr | None = None
+    resolution: StrictStr | None = None
+    ratio: StrictStr | None = None
+    duration: TypedInt | None = None
+    prompt_extend: TypedBool | None = None
+    watermark: TypedBool | None = None
+    seed: TypedInt | None = None
+    negative_prompt: StrictStr | None = None
+    first_frame: StrictStr | None = None
+    extra: dict[str, Any] | None = None
+
+
+class ShotSpec(Parameters):
+    id: StrictStr
+    prompt: StrictStr
+    media: list[StrictStr] = Field(default_factory=list)
+    matrix: dict[str, Annotated[list[Scalar], Field(min_length=1)]] | None = None
+
+
+class SpecDocument(_Strict):
+    defaults: Parameters = Field(default_factory=Parameters)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    refs: dict[str, RefSpec] = Field(default_factory=dict)
+    shots: list[ShotSpec] = Field(default_factory=list)
+
+
+PARAMETER_FIELDS = tuple(Parameters.model_fields)
+SHOT_FIELDS = tuple(ShotSpec.model_fields)

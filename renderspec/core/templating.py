@@ -1,0 +1,172 @@
+"""Sandboxed Jinja rendering of template strings, with citations and shared fragments.
+
+Every string value of a spec may be a template. Rendering runs in Jinja's immutable sandbox with
+undefined names as errors. Fragments (`{% include "fragments/style.j2" %}`) are read through a
+`FragmentSource` the caller hands in, so this module never touches the disk. Templates that only
+substitute plain names (`{{ mia }} walks`) skip Jinja's compiler: output and errors are the same,
+and planning thousands of shots stays fast.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+FragmentSource = Callable[[str], str | None]
+"""Returns the text of a project-relative fragment path, or None when there is no such file."""
+
+_SIMPLE_NAME = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_MARKERS = ("{{", "{%", "{#")
+_JINJA_WORDS = frozenset(
+    "true false none True False None and or not in is if else recursive".split()
+)
+
+
+class TemplateFailure(Exception):
+    """A template could not be rendered; `message` says why in words for the spec author."""
+
+    def __init__(self, message: str, *, template_line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.template_line = template_line
+
+
+class Citation:
+    """A reference's name inside a prompt: renders as `image 2` or `video 1`."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Citation({self.text!r})"
+
+
+class NotInMedia:
+    """A reference the template names although the shot's `media` does not include it."""
+
+    __slots__ = ("media", "name")
+
+    def __init__(self, name: str, media: tuple[str, ...]) -> None:
+        self.name = name
+        self.media = media
+
+    def __str__(self) -> str:
+        listed = ", ".join(self.media) if self.media else "nothing"
+        raise TemplateFailure(
+            f"cites reference '{self.name}', which is not in this shot's media "
+            f"(media lists {listed}); add it to media or remove the citation"
+        )
+
+
+def is_template(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
+
+
+class _FragmentLoader(jinja2.BaseLoader):
+    def __init__(self, base_dir: str, source: FragmentSource) -> None:
+        self._base_dir = base_dir
+        self._source = source
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        path = posixpath.normpath(posixpath.join(self._base_dir, template))
+        if posixpath.isabs(template) or path == ".." or path.startswith("../"):
+            raise TemplateFailure(
+                f"fragment '{template}' is outside the project; keep fragments in the project"
+            )
+        text = self._source(path)
+        if text is None:
+            raise TemplateFailure(f"fragment '{template}' not found (looked for {path})")
+        return text, path, lambda: True
+
+
+class Templates:
+    """Renders the template strings of one spec file; fragments resolve against its folder."""
+
+    def __init__(self, base_dir: str, fragments: FragmentSource) -> None:
+        self._env = ImmutableSandboxedEnvironment(
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            loader=_FragmentLoader(base_dir, fragments),
+        )
+        self._compiled: dict[str, jinja2.Template] = {}
+
+    def render(self, text: str, context: Mapping[str, Any]) -> str:
+        """The rendered text; raises TemplateFailure with a message fit for `renderspec check`."""
+        if not is_template(text):
+            return text
+        simple = _render_simple(text, context)
+        if simple is not None:
+            return simple
+        return self._render_jinja(text, context)
+
+    def _render_jinja(self, text: str, context: Mapping[str, Any]) -> str:
+        try:
+            template = self._compiled.get(text)
+            if template is None:
+                template = self._env.from_string(text)
+                self._compiled[text] = template
+            return template.render(context)
+        except TemplateFailure:
+            raise
+        except jinja2.TemplateSyntaxError as error:
+            where = f" in fragment {error.name}" if error.name else ""
+            raise TemplateFailure(
+                f"template syntax error{where}: {error.message}",
+                template_line=None if error.name else error.lineno,
+            ) from None
+        except jinja2.UndefinedError as error:
+            raise TemplateFailure(_undefined_message(str(error), context)) from None
+        except SecurityError as error:
+            raise TemplateFailure(f"not allowed in templates (sandbox): {error}") from None
+        except RecursionError:
+            raise TemplateFailure("template recursion too deep (does a fragment include itself?)") from None
+        except Exception as error:  # noqa: BLE001 - any template bug becomes a spec problem
+            raise TemplateFailure(f"template failed: {type(error).__name__}: {error}") from None
+
+
+def _render_simple(text: str, context: Mapping[str, Any]) -> str | None:
+    """Fast path for templates made only of `{{ name }}` substitutions; None when not one."""
+    if "{%" in text or "{#" in text or "\r" in text:
+        return None
+    pieces: list[str] = []
+    position = 0
+    for match in _SIMPLE_NAME.finditer(text):
+        literal = text[position : match.start()]
+        if "{{" in literal:
+            return None
+        pieces.append(literal)
+        name = match.group(1)
+        if name in _JINJA_WORDS:
+            return None
+        if name not in context:
+            raise TemplateFailure(_undefined_message(f"'{name}' is undefined", context))
+        pieces.append(_to_text(context[name]))
+        position = match.end()
+    tail = text[position:]
+    if "{{" in tail:
+        return None
+    pieces.append(tail)
+    return "".join(pieces)
+
+
+def _to_text(value: Any) -> str:
+    # What Jinja prints for a value without autoescape; kept identical so both paths agree.
+    return str(value)
+
+
+def _undefined_message(jinja_message: str, context: Mapping[str, Any]) -> str:
+    names = ", ".join(sorted(str(name) for name in context)) or "none"
+    return f"undefined name in template: {jinja_message}; defined here: {names}"

@@ -1,0 +1,74 @@
+"""Finding and reading spec files and fragments, tagged with project-relative paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from renderspec.core.model import SourceFile
+from renderspec.core.problems import Problem
+from renderspec.errors import SettingsError
+
+
+def display_path(path: Path, root: Path) -> str:
+    """Project-relative POSIX path when inside the project, else the absolute path."""
+    absolute = path.resolve()
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(absolute, root)).as_posix()
+
+
+def spec_paths(arguments: Sequence[str], root: Path, defaults: Sequence[str], cwd: Path) -> list[Path]:
+    """Spec files named on the command line (files or folders), or the project's `specs/`."""
+    named = [cwd / argument for argument in arguments] if arguments else [root / item for item in defaults]
+    found: dict[Path, None] = {}
+    for path in named:
+        if path.is_file():
+            found.setdefault(path.resolve())
+        elif path.is_dir():
+            for candidate in sorted(path.rglob("*.toml")):
+                if not any(part.startswith(".") for part in candidate.relative_to(path).parts):
+                    found.setdefault(candidate.resolve())
+        else:
+            raise SettingsError(f"no such spec file or folder: {path}")
+    return list(found)
+
+
+def read_sources(paths: Sequence[Path], root: Path) -> tuple[list[SourceFile], list[Problem]]:
+    sources: list[SourceFile] = []
+    problems: list[Problem] = []
+    for path in paths:
+        shown = display_path(path, root)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            problems.append(Problem(file=shown, message=f"is not UTF-8 text (byte {error.start}); save it as UTF-8"))
+            continue
+        except OSError as error:
+            problems.append(Problem(file=shown, message=f"cannot be read: {error.strerror}"))
+            continue
+        sources.append(SourceFile(path=shown, text=text))
+    return sources, problems
+
+
+class FragmentFiles:
+    """The FragmentSource of a project: reads fragment files on demand, inside the project only."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._texts: dict[str, str | None] = {}
+
+    def __call__(self, path: str) -> str | None:
+        if path not in self._texts:
+            self._texts[path] = self._read(path)
+        return self._texts[path]
+
+    def _read(self, path: str) -> str | None:
+        if path.startswith("/") or path == ".." or path.startswith("../"):
+            return None
+        try:
+            return (self.root / path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None

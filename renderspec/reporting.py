@@ -1,0 +1,146 @@
+"""What the commands print: problem lines, the plan as a table or plain lines, JSON documents.
+
+Human output goes to stdout; with --json, stdout carries exactly one JSON document and every
+other line goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from renderspec.core.keys import display_request
+from renderspec.core.model import PlannedShot
+from renderspec.core.planning import Plan
+from renderspec.core.problems import Problem
+
+CURRENCY_SIGNS = {"CNY": "¥", "USD": "$"}
+
+
+def money(amount: float | None, currency: str) -> str:
+    if amount is None:
+        return "?"
+    sign = CURRENCY_SIGNS.get(currency)
+    return f"{sign}{amount:,.2f}" if sign else f"{amount:,.2f} {currency}"
+
+
+def print_problems(problems: Sequence[Problem], out: TextIO) -> None:
+    for problem in problems:
+        print(problem.format(), file=out)
+
+
+def problem_summary(plan: Plan, files: int) -> str:
+    errors, warnings = len(plan.errors), len(plan.warnings)
+    counts = f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+    shots = len(plan.shots)
+    scope = f"{files} spec file{'s' if files != 1 else ''}"
+    if errors:
+        return f"invalid: {counts} in {scope}"
+    return f"ok: {shots} shot{'s' if shots != 1 else ''} in {scope} ({counts})"
+
+
+def totals(shots: Sequence[PlannedShot]) -> dict[str, Any]:
+    states = {"new": 0, "stale": 0, "cached": 0}
+    cost = 0.0
+    cost_known = True
+    seconds = 0
+    to_render = [shot for shot in shots if shot.state != "cached"]
+    for shot in shots:
+        states[shot.state] = states.get(shot.state, 0) + 1
+    for shot in to_render:
+        seconds += shot.duration
+        if shot.cost is None:
+            cost_known = False
+        else:
+            cost += shot.cost
+    currency = shots[0].currency if shots else "CNY"
+    return {
+        "shots": len(shots),
+        **states,
+        "to_render": len(to_render),
+        "seconds": seconds,
+        "cost": round(cost, 4) if cost_known else None,
+        "cost_lower_bound": round(cost, 4),
+        "currency": currency,
+    }
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    facts = plan.expansion  # lines come from the expansion's locators, scanned only now
+    shots = []
+    for shot in plan.shots:
+        shots.append(
+            {
+                "id": shot.id,
+                "spec": shot.spec,
+                "line": facts.line_of(shot.spec, ("shots", shot.index)),
+                "key": shot.key,
+                "state": shot.state,
+                "reasons": list(shot.reasons),
+                "model": shot.model,
+                "duration": shot.duration,
+                "resolution": shot.resolution,
+                "ratio": shot.ratio,
+                "input_video_seconds": shot.input_video_seconds,
+                "cost": shot.cost,
+                "currency": shot.currency,
+                "files": dict(shot.digests),
+                "request": display_request(shot.request, shot.digests),
+            }
+        )
+    summary = totals(plan.shots)
+    summary.update(errors=len(plan.errors), warnings=len(plan.warnings))
+    return {"shots": shots, "summary": summary, "problems": [p.as_json() for p in plan.problems]}
+
+
+def write_json(document: Any, out: TextIO) -> None:
+    json.dump(document, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+def plain_plan(plan: Plan, out: TextIO) -> None:
+    width = max((len(shot.id) for shot in plan.shots), default=4)
+    for shot in plan.shots:
+        print(
+            f"{shot.state:<6}  {shot.id:<{width}}  {shot.key[:12]}  {shot.duration:>2}s {shot.resolution:>5} "
+            f"{shot.ratio or 'frame':<5}  {money(shot.cost, shot.currency):>9}  {'; '.join(shot.reasons)}",
+            file=out,
+        )
+    print(summary_line(plan.shots), file=out)
+
+
+def summary_line(shots: Sequence[PlannedShot]) -> str:
+    total = totals(shots)
+    cost = money(total["cost"], total["currency"]) if total["cost"] is not None else (
+        f"at least {money(total['cost_lower_bound'], total['currency'])}"
+    )
+    return (
+        f"{total['shots']} shots: {total['new']} new, {total['stale']} stale, {total['cached']} cached; "
+        f"to render: {total['to_render']} shots, {total['seconds']} s of video, est. {cost}"
+    )
+
+
+def rich_plan(plan: Plan, out: TextIO) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out)
+    table = Table(show_edge=False, header_style="bold")
+    for column, justify in (("state", "left"), ("shot", "left"), ("key", "left"), ("len", "right"),
+                            ("res", "left"), ("ratio", "left"), ("est. cost", "right"), ("why", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    colours = {"new": "green", "stale": "yellow", "cached": "dim"}
+    for shot in plan.shots:
+        table.add_row(
+            f"[{colours.get(shot.state, 'white')}]{shot.state}[/]",
+            shot.id,
+            shot.key[:12],
+            f"{shot.duration}s",
+            shot.resolution,
+            shot.ratio or "frame",
+            money(shot.cost, shot.currency),
+            "; ".join(shot.reasons),
+        )
+    console.print(table)
+    console.print(summary_line(plan.shots), highlight=False)

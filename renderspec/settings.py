@@ -1,0 +1,105 @@
+"""Project settings: `[renderspec]` in renderspec.toml, overridden by the environment.
+
+Only the CLI reads the environment; everything else receives a `Settings` value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from renderspec.core.planning import Pricing
+from renderspec.errors import SettingsError
+
+SETTINGS_FILE = "renderspec.toml"
+ProviderName = Literal["local", "dashscope", "apiyi"]
+PROVIDERS: tuple[str, ...] = ("local", "dashscope", "apiyi")
+
+# What a render from each provider is: the emulator's previews are not the service's videos,
+# while DashScope and the APIYI proxy run the same upstream model (so they share cache keys).
+PROVIDER_KINDS: Mapping[str, str] = {"local": "emulator", "dashscope": "wan", "apiyi": "wan"}
+
+# APIYI bills in USD at 98 % of the official price (wan-r2v-api.md §7).
+APIYI_PRICES: Mapping[str, Mapping[str, float]] = {
+    "wan2.7-r2v": {"720P": 0.084, "1080P": 0.14},
+    "wan2.7-r2v-2026-06-12": {"720P": 0.084, "1080P": 0.14},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectSettings(_Strict):
+    provider: ProviderName | None = None
+    specs: list[str] = Field(default_factory=lambda: ["specs"])
+    cache: str = "cache"
+    renders: str = "renders"
+    currency: str | None = None
+    prices: dict[str, dict[Literal["720P", "1080P"], float]] = Field(default_factory=dict)
+
+
+class Settings(_Strict):
+    """Everything the commands need, resolved from file, environment and flags."""
+
+    root: Path
+    project: ProjectSettings
+    provider: ProviderName
+
+    @property
+    def provider_kind(self) -> str:
+        return PROVIDER_KINDS[self.provider]
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / self.project.cache
+
+    @property
+    def pricing(self) -> Pricing:
+        if self.project.prices or self.project.currency:
+            return Pricing(currency=self.project.currency or "CNY", per_second=self.project.prices)
+        if self.provider == "apiyi":
+            return Pricing(currency="USD", per_second=APIYI_PRICES)
+        return Pricing()
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder upwards holding renderspec.toml, or `start` when none does."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / SETTINGS_FILE).is_file():
+            return folder
+    return start
+
+
+def load_settings(root: Path, env: Mapping[str, str], provider: str | None = None) -> Settings:
+    project = _read_project(root)
+    chosen = provider or env.get("RENDERSPEC_PROVIDER") or project.provider
+    if chosen is None:
+        chosen = "dashscope" if env.get("DASHSCOPE_API_KEY") else "apiyi" if env.get("APIYI_API_KEY") else "local"
+    if chosen not in PROVIDERS:
+        raise SettingsError(f"unknown provider '{chosen}'; choose one of {', '.join(PROVIDERS)}")
+    return Settings(root=root, project=project, provider=chosen)  # type: ignore[arg-type]
+
+
+def _read_project(root: Path) -> ProjectSettings:
+    path = root / SETTINGS_FILE
+    if not path.is_file():
+        return ProjectSettings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{SETTINGS_FILE}: cannot read it: {error}") from None
+    unknown = [key for key in data if key != "renderspec"]
+    if unknown:
+        raise SettingsError(f"{SETTINGS_FILE}: unknown table '{unknown[0]}'; settings live under [renderspec]")
+    try:
+        return ProjectSettings.model_validate(data.get("renderspec", {}))
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SettingsError(f"{SETTINGS_FILE}: renderspec.{where}: {first['msg']}") from None
