@@ -42,12 +42,16 @@ def read_sources(paths: Sequence[Path], root: Path) -> tuple[list[SourceFile], l
     for path in paths:
         shown = display_path(path, root)
         try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as error:
-            problems.append(Problem(file=shown, message=f"is not UTF-8 text (byte {error.start}); save it as UTF-8"))
-            continue
+            data = path.read_bytes()
         except OSError as error:
             problems.append(Problem(file=shown, message=f"cannot be read: {error.strerror}"))
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = data[: error.start].count(b"\n") + 1
+            column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+            problems.append(Problem(file=shown, line=line, message=f"is not UTF-8 text (byte {data[error.start]:#04x} at column {column}); save the file as UTF-8"))
             continue
         sources.append(SourceFile(path=shown, text=text))
     return sources, problems

@@ -65,7 +65,7 @@ def _probe_av(path: str | os.PathLike[str]) -> Probe:
             if audio is not None:
                 fmt = "wav" if "wav" in names else "mp3" if "mp3" in names else sorted(names)[0]
                 return Probe(kind=FileKind.AUDIO, format=fmt, seconds=seconds)
-            return Probe(kind=None, error=f"{container.format.name} file with no video or audio stream")
+            return Probe(kind=None, error=f"not an image, video or audio file ({container.format.name} with no readable stream)")
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as error:
         return Probe(kind=None, error=f"not an image, video or audio file ({_short(error)})")
 

@@ -95,6 +95,7 @@ class _FileExpander:
         self.base_dir = posixpath.dirname(source.path)
         self.templates = Templates(self.base_dir, fragments)
         self.refs: dict[str, Reference] = {}
+        self.not_in_media: dict[str, NotInMedia] = {}
         self.vars: dict[str, Any] = {}
 
     # -- reporting ---------------------------------------------------------------------------
@@ -235,6 +236,7 @@ class _FileExpander:
                 continue
             reference = Reference(name=name, kind=kind, file=file, voice=voice, origin=path)
             self.refs[name] = reference
+            self.not_in_media[name] = NotInMedia(name)
             self.out.references.append((self.source.path, reference))
 
     def file_ref(
@@ -329,7 +331,7 @@ class _FileExpander:
                 media_names.append(name)
 
         citations, cited = self.citations(media_names)
-        prompt_context = {**context, **citations}
+        prompt_context = {**self.not_in_media, **context, **citations}
         prompt = self.render((*path, "prompt"), spec.prompt, prompt_context, shot=shot_id)
         if prompt is None:
             failed.add("prompt")
@@ -395,9 +397,6 @@ class _FileExpander:
             numbers[kind] += 1
             word = "image" if kind is MediaType.REFERENCE_IMAGE else "video"
             result[name] = _TrackedCitation(f"{word} {numbers[kind]}", name, cited)
-        listed = tuple(media_names)
-        for name in self.refs:
-            result.setdefault(name, NotInMedia(name, listed))
         return result, cited
 
     def media_item(self, reference: Reference) -> MediaItem:

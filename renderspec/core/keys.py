@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from renderspec.core.model import FileFacts, LocalFile, RemoteFile
@@ -36,14 +36,14 @@ def display_request(request: Mapping[str, Any], digests: Mapping[str, str]) -> A
     return substitute_files(request, lambda ref: _display_form(ref, digests))
 
 
-def substitute_files(value: Any, replace: Any) -> Any:
-    if isinstance(value, LocalFile | RemoteFile):
-        return replace(value)
-    if isinstance(value, Mapping):
-        return {key: substitute_files(item, replace) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [substitute_files(item, replace) for item in value]
-    return value
+def substitute_files(request: Mapping[str, Any], replace: Callable[[LocalFile | RemoteFile], Any]) -> dict[str, Any]:
+    """A copy of the request with every file in `input.media` replaced; the rest is shared."""
+    body_input = request["input"]
+    media = [
+        {name: replace(value) if isinstance(value, LocalFile | RemoteFile) else value for name, value in item.items()}
+        for item in body_input["media"]
+    ]
+    return {**request, "input": {**body_input, "media": media}}
 
 
 def _key_form(ref: LocalFile | RemoteFile, facts: Mapping[str, FileFacts | None]) -> Any:

@@ -54,17 +54,15 @@ class Citation:
 class NotInMedia:
     """A reference the template names although the shot's `media` does not include it."""
 
-    __slots__ = ("media", "name")
+    __slots__ = ("name",)
 
-    def __init__(self, name: str, media: tuple[str, ...]) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.media = media
 
     def __str__(self) -> str:
-        listed = ", ".join(self.media) if self.media else "nothing"
         raise TemplateFailure(
-            f"cites reference '{self.name}', which is not in this shot's media "
-            f"(media lists {listed}); add it to media or remove the citation"
+            f"cites reference '{self.name}', which is not in this shot's media; "
+            "add it to media or remove the citation"
         )
 
 
@@ -145,7 +143,7 @@ def _render_simple(text: str, context: Mapping[str, Any]) -> str | None:
     position = 0
     for match in _SIMPLE_NAME.finditer(text):
         literal = text[position : match.start()]
-        if "{{" in literal:
+        if "{{" in literal or literal.endswith("{"):  # "{{{a}}" lexes as "{{" + "{a}}" in Jinja
             return None
         pieces.append(literal)
         name = match.group(1)

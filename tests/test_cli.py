@@ -1,0 +1,209 @@
+"""`renderspec check` and `renderspec plan` as a user runs them, on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import run_cli, write_mp4, write_png
+
+
+def test_check_passes_on_the_example_storyboard(example_project: Path) -> None:
+    run = run_cli("check", cwd=example_project)
+    assert run.code == 0, run.out + run.err
+    assert run.out.strip().splitlines()[-1] == "ok: 8 shots in 2 spec files (0 errors, 0 warnings)"
+
+
+def test_plan_lists_every_shot_as_new_with_key_and_cost(example_project: Path) -> None:
+    run = run_cli("plan", cwd=example_project)
+    assert run.code == 0, run.err
+    lines = run.out.strip().splitlines()
+    assert len(lines) == 9
+    assert lines[0].split()[:2] == ["new", "garden-walk"]
+    assert "¥4.80" in lines[0]
+    assert lines[-1] == "8 shots: 8 new, 0 stale, 0 cached; to render: 8 shots, 44 s of video, est. ¥30.00"
+
+
+def test_plan_json_is_one_document_with_the_exact_request(example_project: Path) -> None:
+    run = run_cli("plan", "--json", cwd=example_project)
+    assert run.code == 0, run.err
+    document = json.loads(run.out)
+    shots = {shot["id"]: shot for shot in document["shots"]}
+    walk = shots["garden-walk"]
+    assert walk["state"] == "new" and walk["reasons"] == ["new shot"]
+    assert len(walk["key"]) == 64 and walk["spec"] == "specs/garden.toml" and walk["line"] == 27
+    request = walk["request"]
+    assert request["model"] == "wan2.7-r2v"
+    assert request["parameters"] == {"resolution": "720P", "ratio": "16:9", "duration": 8, "prompt_extend": False, "watermark": False, "seed": 7}
+    assert request["input"]["prompt"].startswith("image 1 wearing the gown from image 2 walks slowly through the garden of image 3.")
+    first = request["input"]["media"][0]
+    assert first["type"] == "reference_image"
+    assert first["url"]["local"] == "specs/refs/mia.png" and len(first["url"]["sha256"]) == 64
+    assert first["reference_voice"]["local"] == "specs/refs/mia.wav"
+    hero = shots["bottle-hero"]
+    assert hero["input_video_seconds"] == pytest.approx(2.0, abs=0.1)
+    assert hero["cost"] == pytest.approx((6 + hero["input_video_seconds"]) * 0.6)
+    assert document["summary"]["new"] == 8 and document["summary"]["currency"] == "CNY"
+    assert shots["turn-left"]["request"]["input"]["media"][-1]["type"] == "first_frame"
+    assert shots["bottle-in-hand-2"]["request"]["parameters"]["seed"] == 102
+
+
+def test_apiyi_prices_in_usd_and_shares_keys_with_dashscope(example_project: Path) -> None:
+    apiyi = json.loads(run_cli("plan", "--json", "--provider", "apiyi", cwd=example_project).out)
+    dashscope = json.loads(run_cli("plan", "--json", "--provider", "dashscope", cwd=example_project).out)
+    local = json.loads(run_cli("plan", "--json", cwd=example_project).out)
+    assert apiyi["summary"]["currency"] == "USD"
+    assert [s["key"] for s in apiyi["shots"]] == [s["key"] for s in dashscope["shots"]]
+    assert [s["key"] for s in apiyi["shots"]] != [s["key"] for s in local["shots"]]
+
+
+def test_check_reports_every_problem_with_file_line_shot_and_field(project: Path) -> None:
+    (project / "specs" / "bad.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\n'
+        '[refs.ghost]\nimage = "refs/missing.png"\n'
+        '[[shots]]\nid = "one"\nmedia = ["mia"]\nprompt = "{{ mia }} {{ dres }}"\nduration = 20\n'
+        '[[shots]]\nid = "two"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nresolution = "720p"\n'
+    )
+    run = run_cli("check", cwd=project)
+    assert run.code == 1
+    assert run.out.splitlines() == [
+        "specs/bad.toml:4: refs.ghost.image: file not found: specs/refs/missing.png (paths are relative to the spec file's folder)",
+        "specs/bad.toml:8: shot one: prompt: undefined name in template: 'dres' is undefined; defined here: ghost, mia",
+        "specs/bad.toml:9: shot one: duration: 20 s is out of range; allowed 2–15 s",
+        "specs/bad.toml:14: shot two: resolution: '720p' is not allowed; wan2.7-r2v takes 720P, 1080P (uppercase P)",
+        "invalid: 4 errors, 0 warnings in 1 spec file",
+    ]
+
+
+def test_real_media_files_are_checked_by_their_headers(project: Path) -> None:
+    write_png(project / "specs" / "refs" / "tiny.png", size=(100, 100))
+    write_mp4(project / "specs" / "refs" / "clip.mp4", seconds=2, size=(320, 240))
+    (project / "specs" / "refs" / "fake.png").write_bytes(b"not an image at all")
+    (project / "specs" / "a.toml").write_text(
+        '[refs.tiny]\nimage = "refs/tiny.png"\n[refs.clip]\nvideo = "refs/clip.mp4"\n[refs.fake]\nimage = "refs/fake.png"\n'
+        '[refs.wrong]\nimage = "refs/clip.mp4"\n'
+        '[[shots]]\nid = "a"\nmedia = ["tiny", "clip", "fake", "wrong"]\nprompt = "{{ tiny }} {{ clip }} {{ fake }} {{ wrong }}"\n'
+    )
+    run = run_cli("check", cwd=project)
+    assert run.code == 1
+    assert "specs/a.toml:2: refs.tiny.image: specs/refs/tiny.png is 100x100 px; each side must be 240–8000 px" in run.out
+    assert "refs.fake.image: specs/refs/fake.png is not a readable image: not an image, video or audio file" in run.out
+    assert "refs.wrong.image: specs/refs/clip.mp4 is a video (MP4), not an image" in run.out
+    assert "refs.clip" not in run.out
+
+
+def test_plan_with_invalid_specs_exits_2_and_prints_problems_on_stderr(project: Path) -> None:
+    (project / "specs" / "a.toml").write_text('[[shots]]\nid = "a"\nprompt = "x"\n')
+    run = run_cli("plan", cwd=project)
+    assert run.code == 2
+    assert run.out == ""
+    assert "specs/a.toml:1: shot a: media: has 0 references" in run.err
+
+
+def test_plan_json_with_invalid_specs_is_still_one_json_document(project: Path) -> None:
+    (project / "specs" / "a.toml").write_text('[[shots]]\nid = "a"\nprompt = "x"\n')
+    run = run_cli("plan", "--json", cwd=project)
+    assert run.code == 2
+    assert json.loads(run.out)["summary"]["errors"] == 1
+
+
+def test_plan_check_exits_1_while_anything_would_render(example_project: Path) -> None:
+    assert run_cli("plan", "--check", cwd=example_project).code == 1
+
+
+def test_paths_may_name_files_or_folders_and_missing_paths_are_usage_errors(example_project: Path) -> None:
+    one = run_cli("check", "specs/product.toml", cwd=example_project)
+    assert one.code == 0 and "3 shots in 1 spec file" in one.out
+    missing = run_cli("check", "nope.toml", cwd=example_project)
+    assert missing.code == 2 and "no such spec file or folder" in missing.err
+
+
+def test_project_root_is_found_from_a_subfolder(example_project: Path) -> None:
+    run = run_cli("check", cwd=example_project / "specs" / "refs")
+    assert run.code == 0 and "8 shots" in run.out
+
+
+def test_bad_settings_are_one_line_errors(example_project: Path) -> None:
+    (example_project / "renderspec.toml").write_text('[renderspec]\nprovidr = "local"\n')
+    run = run_cli("check", cwd=example_project)
+    assert run.code == 2
+    assert run.err.startswith("renderspec: error: renderspec.toml: renderspec.providr:")
+
+
+def test_unknown_provider_from_the_environment_is_an_error(example_project: Path) -> None:
+    run = run_cli("check", cwd=example_project, env={"RENDERSPEC_PROVIDER": "openai"})
+    assert run.code == 2 and "unknown provider 'openai'" in run.err
+
+
+def test_warm_plan_reads_no_file_contents(example_project: Path) -> None:
+    from renderspec.project import plan_project
+    from renderspec.settings import load_settings
+
+    settings = load_settings(example_project, {})
+    assert plan_project(settings, [], example_project).files_read == 6
+    assert plan_project(settings, [], example_project).files_read == 0
+    os.utime(example_project / "specs" / "refs" / "mia.png")  # touched, bytes unchanged
+    again = plan_project(settings, [], example_project)
+    assert again.files_read == 1
+
+
+def test_keys_survive_touching_and_moving_files_on_disk(example_project: Path) -> None:
+    before = {s["id"]: s["key"] for s in json.loads(run_cli("plan", "--json", cwd=example_project).out)["shots"]}
+    refs = example_project / "specs" / "refs"
+    os.utime(refs / "dress.png", (1, 1))
+    (refs / "moved").mkdir()
+    (refs / "garden.jpg").rename(refs / "moved" / "garden.jpg")
+    spec = example_project / "specs" / "garden.toml"
+    spec.write_text(spec.read_text().replace("refs/garden.jpg", "refs/moved/garden.jpg"))
+    after = {s["id"]: s["key"] for s in json.loads(run_cli("plan", "--json", cwd=example_project).out)["shots"]}
+    assert after == before
+    write_png(refs / "dress.png", colour=(1, 2, 3))
+    changed = {s["id"]: s["key"] for s in json.loads(run_cli("plan", "--json", cwd=example_project).out)["shots"]}
+    assert {shot for shot in before if changed[shot] != before[shot]} == {"garden-walk", "turn-left", "turn-right"}
+
+
+def test_a_damaged_digest_memo_is_a_warning_not_a_crash(example_project: Path) -> None:
+    assert run_cli("check", cwd=example_project).code == 0
+    (example_project / "cache" / "assets.json").write_text("{not json")
+    run = run_cli("check", cwd=example_project)
+    assert run.code == 0
+    assert "warning: ignoring the damaged file digest memo" in run.out
+
+
+def test_non_utf8_spec_is_reported(project: Path) -> None:
+    (project / "specs" / "latin.toml").write_bytes(b'[vars]\nname = "Ren\xe9e"\n')
+    run = run_cli("check", cwd=project)
+    assert run.code == 1 and "specs/latin.toml:2: is not UTF-8 text (byte 0xe9 at column 12); save the file as UTF-8" in run.out
+
+
+_toml_chars = string.ascii_letters + string.digits + ' =[]{}"\'.,#\n-_:%|()'
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=_toml_chars, max_size=200))
+def test_random_garbage_never_produces_a_traceback(project: Path, garbage: str) -> None:
+    (project / "specs" / "fuzz.toml").write_text(garbage)
+    run = run_cli("check", cwd=project)
+    assert run.code in (0, 1), run.err
+    assert "Traceback" not in run.out + run.err
+
+
+_template_pieces = st.sampled_from(["{{", "}}", "{%", "%}", "{#", "#}", " mia ", " x ", "|", "upper", "include", "'a'", "for", "in", "endfor", "(", ")", ".", "__class__", "range(9)", "1/0", "~", "if"])
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_template_pieces, max_size=12).map("".join))
+def test_random_templates_never_produce_a_traceback(project: Path, template: str) -> None:
+    body = template.replace("\\", "").replace('"""', "")
+    (project / "specs" / "fuzz.toml").write_text(
+        f'[refs.mia]\nimage = "refs/mia.png"\n[[shots]]\nid = "a"\nmedia = ["mia"]\nprompt = """{{{{ mia }}}}{body}"""\nseed = "{body}"\n'.replace('seed = "', "seed = '").replace('"\n', "'\n", 1 if False else 0)
+    )
+    run = run_cli("check", cwd=project)
+    assert run.code in (0, 1), run.err
+    assert "Traceback" not in run.out + run.err
