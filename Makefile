@@ -23,6 +23,8 @@ plan: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check renderspec tests bench
+	$(BIN)/ruff format --check renderspec tests bench
+	$(BIN)/mypy renderspec
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_noop.py

@@ -103,7 +103,9 @@ class AssetFacts:
                 return {}
             return dict(data["files"])
         except (OSError, ValueError, AttributeError) as error:
-            self.warnings.append(f"ignoring the damaged file digest memo {self.memo_path} ({error}); files will be re-hashed")
+            self.warnings.append(
+                f"ignoring the damaged file digest memo {self.memo_path} ({error}); files will be re-hashed"
+            )
             return {}
 
 

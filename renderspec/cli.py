@@ -34,7 +34,9 @@ class _UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="renderspec", description="Declarative, incremental builds of reference-to-video storyboards.")
+    parser = _Parser(
+        prog="renderspec", description="Declarative, incremental builds of reference-to-video storyboards."
+    )
     parser.add_argument("--version", action="version", version=f"renderspec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -78,7 +80,7 @@ def main(
     except KeyboardInterrupt:
         print("renderspec: interrupted", file=err)
         return 130
-    except Exception as error:  # noqa: BLE001 - the one place a bug may surface, without a traceback
+    except Exception as error:
         if environment.get("RENDERSPEC_DEBUG"):
             raise
         print(

@@ -10,6 +10,8 @@ from renderspec.core.model import SourceFile
 from renderspec.core.problems import Problem
 from renderspec.errors import SettingsError
 
+SETTINGS_FILE = "renderspec.toml"  # never a spec, even when a folder scan meets it
+
 
 def display_path(path: Path, root: Path) -> str:
     """Project-relative POSIX path when inside the project, else the absolute path."""
@@ -29,7 +31,8 @@ def spec_paths(arguments: Sequence[str], root: Path, defaults: Sequence[str], cw
             found.setdefault(path.resolve())
         elif path.is_dir():
             for candidate in sorted(path.rglob("*.toml")):
-                if not any(part.startswith(".") for part in candidate.relative_to(path).parts):
+                hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)
+                if not hidden and candidate.name != SETTINGS_FILE:
                     found.setdefault(candidate.resolve())
         else:
             raise SettingsError(f"no such spec file or folder: {path}")
@@ -51,7 +54,13 @@ def read_sources(paths: Sequence[Path], root: Path) -> tuple[list[SourceFile], l
         except UnicodeDecodeError as error:
             line = data[: error.start].count(b"\n") + 1
             column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-            problems.append(Problem(file=shown, line=line, message=f"is not UTF-8 text (byte {data[error.start]:#04x} at column {column}); save the file as UTF-8"))
+            problems.append(
+                Problem(
+                    file=shown,
+                    line=line,
+                    message=f"is not UTF-8 text (byte {data[error.start]:#04x} at column {column}); save the file as UTF-8",
+                )
+            )
             continue
         sources.append(SourceFile(path=shown, text=text))
     return sources, problems

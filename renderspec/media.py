@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 from renderspec.core.rules import FileKind
 
-_PILLOW_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "BMP": "bmp", "WEBP": "webp", "GIF": "gif", "TIFF": "tiff"}
+_PILLOW_FORMATS = {
+    "JPEG": "jpeg",
+    "MPO": "jpeg",
+    "PNG": "png",
+    "BMP": "bmp",
+    "WEBP": "webp",
+    "GIF": "gif",
+    "TIFF": "tiff",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +73,9 @@ def _probe_av(path: str | os.PathLike[str]) -> Probe:
             if audio is not None:
                 fmt = "wav" if "wav" in names else "mp3" if "mp3" in names else sorted(names)[0]
                 return Probe(kind=FileKind.AUDIO, format=fmt, seconds=seconds)
-            return Probe(kind=None, error=f"not an image, video or audio file ({container.format.name} with no readable stream)")
+            return Probe(
+                kind=None, error=f"not an image, video or audio file ({container.format.name} with no readable stream)"
+            )
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as error:
         return Probe(kind=None, error=f"not an image, video or audio file ({_short(error)})")
 

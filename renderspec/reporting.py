@@ -113,8 +113,10 @@ def plain_plan(plan: Plan, out: TextIO) -> None:
 
 def summary_line(shots: Sequence[PlannedShot]) -> str:
     total = totals(shots)
-    cost = money(total["cost"], total["currency"]) if total["cost"] is not None else (
-        f"at least {money(total['cost_lower_bound'], total['currency'])}"
+    cost = (
+        money(total["cost"], total["currency"])
+        if total["cost"] is not None
+        else (f"at least {money(total['cost_lower_bound'], total['currency'])}")
     )
     return (
         f"{total['shots']} shots: {total['new']} new, {total['stale']} stale, {total['cached']} cached; "
@@ -128,8 +130,16 @@ def rich_plan(plan: Plan, out: TextIO) -> None:
 
     console = Console(file=out)
     table = Table(show_edge=False, header_style="bold")
-    for column, justify in (("state", "left"), ("shot", "left"), ("key", "left"), ("len", "right"),
-                            ("res", "left"), ("ratio", "left"), ("est. cost", "right"), ("why", "left")):
+    for column, justify in (
+        ("state", "left"),
+        ("shot", "left"),
+        ("key", "left"),
+        ("len", "right"),
+        ("res", "left"),
+        ("ratio", "left"),
+        ("est. cost", "right"),
+        ("why", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     colours = {"new": "green", "stale": "yellow", "cached": "dim"}
     for shot in plan.shots:

@@ -40,7 +40,7 @@ class ProjectSettings(_Strict):
     cache: str = "cache"
     renders: str = "renders"
     currency: str | None = None
-    prices: dict[str, dict[Literal["720P", "1080P"], float]] = Field(default_factory=dict)
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 class Settings(_Strict):

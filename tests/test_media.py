@@ -19,7 +19,7 @@ def test_png_and_jpeg_are_images_with_their_size(tmp_path: Path) -> None:
 
 
 def test_format_comes_from_the_bytes_not_the_name(tmp_path: Path) -> None:
-    path = write_png(tmp_path / "really-a-png.jpg")
+    path = write_png(tmp_path / "really-a-png.png").rename(tmp_path / "named-like-a.jpg")
     assert probe(path).format == "png"
 
 

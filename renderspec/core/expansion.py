@@ -159,9 +159,7 @@ class _FileExpander:
             if spec is not None:
                 self.expand_shot(index, spec, defaults)
 
-    def validated(
-        self, model: type[_M], raw: Any, path: Path, *, shot: str | None = None
-    ) -> _M | None:
+    def validated(self, model: type[_M], raw: Any, path: Path, *, shot: str | None = None) -> _M | None:
         try:
             return model.model_validate(raw)
         except ValidationError as error:
@@ -199,7 +197,7 @@ class _FileExpander:
 
     def read_vars(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
-            self.problem(("vars",), "must be a table of names and values, e.g. [vars] light = \"dusk\"")
+            self.problem(("vars",), 'must be a table of names and values, e.g. [vars] light = "dusk"')
             return {}
         for name in raw:
             if not name.isidentifier():
@@ -216,13 +214,21 @@ class _FileExpander:
             if spec is None:
                 continue
             if not name.isidentifier():
-                self.problem(path, f"reference name '{name}' cannot be cited; use letters, digits and _", field_name=f"refs.{name}")
+                self.problem(
+                    path,
+                    f"reference name '{name}' cannot be cited; use letters, digits and _",
+                    field_name=f"refs.{name}",
+                )
                 continue
             if name in self.vars:
-                self.problem(path, f"'{name}' is both a reference and a variable in [vars]; rename one", field_name=f"refs.{name}")
+                self.problem(
+                    path,
+                    f"'{name}' is both a reference and a variable in [vars]; rename one",
+                    field_name=f"refs.{name}",
+                )
                 continue
             if (spec.image is None) == (spec.video is None):
-                self.problem(path, "needs exactly one of image = \"...\" or video = \"...\"", field_name=f"refs.{name}")
+                self.problem(path, 'needs exactly one of image = "..." or video = "..."', field_name=f"refs.{name}")
                 continue
             kind = MediaType.REFERENCE_IMAGE if spec.image is not None else MediaType.REFERENCE_VIDEO
             key = "image" if spec.image is not None else "video"
@@ -253,20 +259,32 @@ class _FileExpander:
             return None
         text = text.strip()
         if pin is not None and not _SHA256.fullmatch(pin):
-            self.problem(path[:-1] + (("sha256",) if path[-1] != "voice" else ("voice_sha256",)),
-                         "must be 64 lowercase hex digits (the sha256 of what the URL serves)", shot=shot)
+            self.problem(
+                path[:-1] + (("sha256",) if path[-1] != "voice" else ("voice_sha256",)),
+                "must be 64 lowercase hex digits (the sha256 of what the URL serves)",
+                shot=shot,
+            )
             return None
         scheme = text.split(":", 1)[0].lower() if ":" in text[:12] else ""
         if scheme in ("http", "https"):
             return RemoteFile(url=text, sha256=pin)
         if scheme and len(scheme) > 1:
-            self.problem(path, f"'{scheme}:' links are not supported; use a file path (relative to this spec) or an https:// URL", shot=shot)
+            self.problem(
+                path,
+                f"'{scheme}:' links are not supported; use a file path (relative to this spec) or an https:// URL",
+                shot=shot,
+            )
             return None
         if not text:
             self.problem(path, "is empty; give a file path relative to this spec, or an https:// URL", shot=shot)
             return None
         if pin is not None:
-            self.problem(path, "sha256 pins only apply to URLs; local files are hashed automatically", shot=shot, severity=Severity.WARNING)
+            self.problem(
+                path,
+                "sha256 pins only apply to URLs; local files are hashed automatically",
+                shot=shot,
+                severity=Severity.WARNING,
+            )
         joined = text if posixpath.isabs(text) else posixpath.join(self.base_dir, text)
         return LocalFile(path=posixpath.normpath(joined))
 
@@ -284,10 +302,18 @@ class _FileExpander:
         matrix = spec.matrix or {}
         for name in matrix:
             if not name.isidentifier():
-                self.problem((*path, "matrix", name), f"'{name}' cannot be used in templates; use letters, digits and _", shot=_shot_label(spec.id))
+                self.problem(
+                    (*path, "matrix", name),
+                    f"'{name}' cannot be used in templates; use letters, digits and _",
+                    shot=_shot_label(spec.id),
+                )
                 return
             if name in self.refs:
-                self.problem((*path, "matrix", name), f"'{name}' is both a matrix variable and a reference; rename one", shot=_shot_label(spec.id))
+                self.problem(
+                    (*path, "matrix", name),
+                    f"'{name}' is both a matrix variable and a reference; rename one",
+                    shot=_shot_label(spec.id),
+                )
                 return
         for combo in _combinations(matrix):
             context = {**self.vars, **combo}
@@ -311,7 +337,11 @@ class _FileExpander:
             shot_id = spec.id
         shot_id = shot_id.strip()
         if "id" not in failed and not _ID_PATTERN.fullmatch(shot_id):
-            self.problem((*path, "id"), f"'{shot_id}' is not a usable shot id; use letters, digits, '.', '_' and '-' (it names renders/<id>.mp4), starting with a letter or digit", shot=shot_id)
+            self.problem(
+                (*path, "id"),
+                f"'{shot_id}' is not a usable shot id; use letters, digits, '.', '_' and '-' (it names renders/<id>.mp4), starting with a letter or digit",
+                shot=shot_id,
+            )
             failed.add("id")
         media_names: list[str] = []
         for position, raw_name in enumerate(spec.media):
@@ -322,7 +352,12 @@ class _FileExpander:
             name = name.strip()
             if name not in self.refs:
                 known = ", ".join(sorted(self.refs)) or "none defined in this file"
-                self.problem((*path, "media"), f"media[{position}] names '{name}', which is not a reference of this file; known references: {known}", shot=shot_id, field_name="media")
+                self.problem(
+                    (*path, "media"),
+                    f"media[{position}] names '{name}', which is not a reference of this file; known references: {known}",
+                    shot=shot_id,
+                    field_name="media",
+                )
                 failed.add("media")
             elif name in media_names:
                 self.problem((*path, "media"), f"'{name}' is listed twice in media", shot=shot_id, field_name="media")
@@ -400,7 +435,13 @@ class _FileExpander:
         return result, cited
 
     def media_item(self, reference: Reference) -> MediaItem:
-        return MediaItem(type=reference.kind, file=reference.file, voice=reference.voice, reference=reference.name, origin=reference.origin)
+        return MediaItem(
+            type=reference.kind,
+            file=reference.file,
+            voice=reference.voice,
+            reference=reference.name,
+            origin=reference.origin,
+        )
 
     def typed(self, name: str, value: Any, origin: Path | None, context: Mapping[str, Any], shot: str) -> Any:
         """Renders a templated typed parameter ("{{ d }}") and converts it; reports bad values."""
@@ -411,7 +452,12 @@ class _FileExpander:
             return value
         if not is_template(value):
             kind = "an integer" if name in _INT_PARAMETERS else "true or false"
-            self.problem(origin or (), f"must be {kind}, got the string {value!r}; write it without quotes", shot=shot, field_name=name)
+            self.problem(
+                origin or (),
+                f"must be {kind}, got the string {value!r}; write it without quotes",
+                shot=shot,
+                field_name=name,
+            )
             return _INVALID
         rendered = self.render(origin or (), value, context, shot=shot)
         if rendered is None:
@@ -432,7 +478,12 @@ class _FileExpander:
         for key, value in raw.items():
             where: Path = (*(origin or ()), key)
             if key in PARAMETER_FIELDS or key in SHOT_FIELDS:
-                self.problem(where, f"'{key}' is a documented field; set it directly instead of under extra", shot=shot, field_name=f"extra.{key}")
+                self.problem(
+                    where,
+                    f"'{key}' is a documented field; set it directly instead of under extra",
+                    shot=shot,
+                    field_name=f"extra.{key}",
+                )
                 return None
             if isinstance(value, str):
                 rendered = self.render(where, value, context, shot=shot)
@@ -535,5 +586,7 @@ _UNION_TAGS = ("str", "bool", "int", "float", "list[str]", "dict[str,any]")
 def _trim_union_loc(loc: tuple[Any, ...]) -> Path:
     """Drops pydantic's union-branch names ('int', 'str') from an error location."""
     return tuple(
-        part for part in loc if not (isinstance(part, str) and (part in _UNION_TAGS or part.startswith(("constrained-", "function-"))))
+        part
+        for part in loc
+        if not (isinstance(part, str) and (part in _UNION_TAGS or part.startswith(("constrained-", "function-"))))
     )

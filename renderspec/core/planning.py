@@ -95,7 +95,9 @@ def plan(
                 checked_frames.add(seen)
                 on_shot = item.origin[:1] == ("shots",)
                 for finding in findings:
-                    report.at(draft.spec, item.origin, finding, shot=draft.id if on_shot else None, field_name="first_frame")
+                    report.at(
+                        draft.spec, item.origin, finding, shot=draft.id if on_shot else None, field_name="first_frame"
+                    )
         if ok:
             shots.append(_planned(draft, rules, facts, provider_kind, pricing))
     problems = sorted(dict.fromkeys(problems), key=sort_key)
@@ -176,7 +178,9 @@ def _duplicate_ids(drafts: list[ShotDraft]) -> dict[str, list[ShotDraft]]:
     return {shot_id: group for shot_id, group in by_id.items() if len(group) > 1}
 
 
-def _check_references(expansion: Expansion, facts: Mapping[str, FileFacts | None], report: _Reporter) -> set[tuple[str, str]]:
+def _check_references(
+    expansion: Expansion, facts: Mapping[str, FileFacts | None], report: _Reporter
+) -> set[tuple[str, str]]:
     """Checks each reference's files once, against every model that uses it."""
     models: dict[tuple[str, str], set[str]] = defaultdict(set)
     for draft in expansion.drafts:
@@ -215,7 +219,9 @@ class _Reporter:
         self.expansion = expansion
         self.problems = problems
 
-    def at(self, spec: str, path: Path, finding: Finding, *, shot: str | None = None, field_name: str | None = None) -> None:
+    def at(
+        self, spec: str, path: Path, finding: Finding, *, shot: str | None = None, field_name: str | None = None
+    ) -> None:
         self.problems.append(
             Problem(
                 file=spec,
@@ -240,10 +246,13 @@ class _Reporter:
         for shot_id, group in duplicates.items():
             places = [f"{d.spec}:{self.expansion.line_of(d.spec, ('shots', d.index, 'id')) or '?'}" for d in group]
             for draft in group:
-                hint = " (add the matrix variables to the id, e.g. id = \"walk-{{ side }}\")" if draft.matrix else ""
+                hint = ' (add the matrix variables to the id, e.g. id = "walk-{{ side }}")' if draft.matrix else ""
                 self.at(
                     draft.spec,
                     ("shots", draft.index, "id"),
-                    Finding("id", f"'{shot_id}' is used by {len(group)} shots ({', '.join(places)}); shot ids must be unique across the project{hint}"),
+                    Finding(
+                        "id",
+                        f"'{shot_id}' is used by {len(group)} shots ({', '.join(places)}); shot ids must be unique across the project{hint}",
+                    ),
                     shot=shot_id,
                 )

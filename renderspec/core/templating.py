@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 FragmentSource = Callable[[str], str | None]
 """Returns the text of a project-relative fragment path, or None when there is no such file."""
@@ -23,7 +24,7 @@ FragmentSource = Callable[[str], str | None]
 _SIMPLE_NAME = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _MARKERS = ("{{", "{%", "{#")
 _JINJA_WORDS = frozenset(
-    "true false none True False None and or not in is if else recursive".split()
+    ["true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else", "recursive"]
 )
 
 
@@ -61,8 +62,7 @@ class NotInMedia:
 
     def __str__(self) -> str:
         raise TemplateFailure(
-            f"cites reference '{self.name}', which is not in this shot's media; "
-            "add it to media or remove the citation"
+            f"cites reference '{self.name}', which is not in this shot's media; add it to media or remove the citation"
         )
 
 
@@ -75,14 +75,10 @@ class _FragmentLoader(jinja2.BaseLoader):
         self._base_dir = base_dir
         self._source = source
 
-    def get_source(
-        self, environment: jinja2.Environment, template: str
-    ) -> tuple[str, str, Callable[[], bool]]:
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         path = posixpath.normpath(posixpath.join(self._base_dir, template))
         if posixpath.isabs(template) or path == ".." or path.startswith("../"):
-            raise TemplateFailure(
-                f"fragment '{template}' is outside the project; keep fragments in the project"
-            )
+            raise TemplateFailure(f"fragment '{template}' is outside the project; keep fragments in the project")
         text = self._source(path)
         if text is None:
             raise TemplateFailure(f"fragment '{template}' not found (looked for {path})")
@@ -131,7 +127,7 @@ class Templates:
             raise TemplateFailure(f"not allowed in templates (sandbox): {error}") from None
         except RecursionError:
             raise TemplateFailure("template recursion too deep (does a fragment include itself?)") from None
-        except Exception as error:  # noqa: BLE001 - any template bug becomes a spec problem
+        except Exception as error:
             raise TemplateFailure(f"template failed: {type(error).__name__}: {error}") from None
 
 

@@ -70,8 +70,7 @@ def _check_text(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
     if draft.negative_prompt is not None and len(draft.negative_prompt) > rules.negative_prompt_max:
         yield _error(
             "negative_prompt",
-            f"is {len(draft.negative_prompt)} characters after rendering; "
-            f"allowed at most {rules.negative_prompt_max}",
+            f"is {len(draft.negative_prompt)} characters after rendering; allowed at most {rules.negative_prompt_max}",
         )
 
 
@@ -88,7 +87,10 @@ def _check_media(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
     for item in references:
         if item.type not in rules.reference_kinds:
             allowed = " and ".join(kind.value.removeprefix("reference_") + "s" for kind in rules.reference_kinds)
-            yield _error("media", f"reference '{item.reference}' is a {item.type.value.removeprefix('reference_')}; {rules.model} accepts only {allowed}")
+            yield _error(
+                "media",
+                f"reference '{item.reference}' is a {item.type.value.removeprefix('reference_')}; {rules.model} accepts only {allowed}",
+            )
         if item.voice is not None and rules.voice is None:
             yield _error("media", f"reference '{item.reference}' has a voice; {rules.model} takes no voice clips")
     frames = [item for item in draft.media if item.type is MediaType.FIRST_FRAME]
@@ -96,7 +98,10 @@ def _check_media(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
         yield _error("first_frame", f"{rules.model} takes no first frame")
     for item in references if "prompt" not in draft.failed else ():
         if item.reference is not None and item.reference not in draft.cited:
-            yield _warning("media", f"reference '{item.reference}' is in media but the prompt never cites it (write {{{{ {item.reference} }}}} in the prompt)")
+            yield _warning(
+                "media",
+                f"reference '{item.reference}' is in media but the prompt never cites it (write {{{{ {item.reference} }}}} in the prompt)",
+            )
 
 
 def _check_parameters(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
@@ -115,7 +120,10 @@ def _check_parameters(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
             "when any reference is a video",
         )
     if params["resolution"] not in rules.resolutions:
-        yield _error("resolution", f"{params['resolution']!r} is not allowed; {rules.model} takes {', '.join(rules.resolutions)} (uppercase P)")
+        yield _error(
+            "resolution",
+            f"{params['resolution']!r} is not allowed; {rules.model} takes {', '.join(rules.resolutions)} (uppercase P)",
+        )
     if params["ratio"] not in rules.ratios:
         yield _error("ratio", f"{params['ratio']!r} is not allowed; {rules.model} takes {', '.join(rules.ratios)}")
     has_frame = any(item.type is MediaType.FIRST_FRAME for item in draft.media)
@@ -149,7 +157,7 @@ def check_file(file: FileRef, rule: FileRule, facts: Mapping[str, FileFacts | No
             yield _warning(
                 "",
                 f"{file.url} is not pinned: if what it serves changes, the cache cannot notice; "
-                "add sha256 = \"<hex digest>\" to pin it",
+                'add sha256 = "<hex digest>" to pin it',
             )
         return
     assert isinstance(file, LocalFile)
@@ -162,11 +170,16 @@ def check_file(file: FileRef, rule: FileRule, facts: Mapping[str, FileFacts | No
         yield _error("", f"{file.path} is not a readable {rule.kind.value}{reason}")
         return
     if fact.kind is not rule.kind:
-        yield _error("", f"{file.path} is {_article(fact.kind)} {fact.kind.value} ({(fact.format or '?').upper()}), not {_article(rule.kind)} {rule.kind.value}")
+        yield _error(
+            "",
+            f"{file.path} is {_article(fact.kind)} {fact.kind.value} ({(fact.format or '?').upper()}), not {_article(rule.kind)} {rule.kind.value}",
+        )
         return
     if fact.format not in rule.formats:
         allowed = ", ".join(name.upper() for name in rule.formats)
-        yield _error("", f"{file.path} is {(fact.format or 'unknown').upper()}; allowed {rule.kind.value} formats: {allowed}")
+        yield _error(
+            "", f"{file.path} is {(fact.format or 'unknown').upper()}; allowed {rule.kind.value} formats: {allowed}"
+        )
     if fact.size > rule.max_bytes:
         yield _error("", f"{file.path} is {fact.size / MB:.1f} MB; allowed at most {rule.max_bytes // MB} MB")
     if rule.side is not None and fact.width and fact.height:
@@ -177,7 +190,10 @@ def check_file(file: FileRef, rule: FileRule, facts: Mapping[str, FileFacts | No
             aspect = max(fact.width, fact.height) / min(fact.width, fact.height)
             if aspect > rule.max_aspect:
                 limit = f"{rule.max_aspect:g}"
-                yield _error("", f"{file.path} is {fact.width}x{fact.height} px, aspect {aspect:.1f}:1; allowed between 1:{limit} and {limit}:1")
+                yield _error(
+                    "",
+                    f"{file.path} is {fact.width}x{fact.height} px, aspect {aspect:.1f}:1; allowed between 1:{limit} and {limit}:1",
+                )
     if rule.seconds is not None:
         low_s, high_s = rule.seconds
         if fact.seconds is None:

@@ -14,7 +14,11 @@ from .support import errors, messages, plan_text, shot
 
 
 def test_citations_follow_media_order_with_images_and_videos_numbered_apart() -> None:
-    result = plan_text(shot('id = "a"\nmedia = ["bottle", "dress", "mia"]\nprompt = "{{ mia }}|{{ dress }}|{{ bottle }}"\nduration = 5'))
+    result = plan_text(
+        shot(
+            'id = "a"\nmedia = ["bottle", "dress", "mia"]\nprompt = "{{ mia }}|{{ dress }}|{{ bottle }}"\nduration = 5'
+        )
+    )
     assert errors(result) == []
     assert result.shots[0].request["input"]["prompt"] == "image 2|image 1|video 1"
     types = [item["type"] for item in result.shots[0].request["input"]["media"]]
@@ -59,14 +63,20 @@ def _fields(obj: object) -> dict[str, object]:
 
 
 def test_matrix_expands_to_the_cartesian_product_with_unique_ids() -> None:
-    result = plan_text(shot('id = "turn-{{ side }}-{{ n }}"\nmatrix = { side = ["left", "right"], n = [1, 2, 3] }\nmedia = ["mia"]\nprompt = "{{ mia }} turns {{ side }} {{ n }}"'))
+    result = plan_text(
+        shot(
+            'id = "turn-{{ side }}-{{ n }}"\nmatrix = { side = ["left", "right"], n = [1, 2, 3] }\nmedia = ["mia"]\nprompt = "{{ mia }} turns {{ side }} {{ n }}"'
+        )
+    )
     assert errors(result) == []
     assert [s.id for s in result.shots] == [f"turn-{side}-{n}" for side in ("left", "right") for n in (1, 2, 3)]
     assert result.shots[-1].request["input"]["prompt"] == "image 1 turns right 3"
 
 
 def test_matrix_without_the_variable_in_the_id_is_a_duplicate_id_with_a_hint() -> None:
-    result = plan_text(shot('id = "turn"\nmatrix = { side = ["left", "right"] }\nmedia = ["mia"]\nprompt = "{{ mia }} {{ side }}"'))
+    result = plan_text(
+        shot('id = "turn"\nmatrix = { side = ["left", "right"] }\nmedia = ["mia"]\nprompt = "{{ mia }} {{ side }}"')
+    )
     assert any("'turn' is used by 2 shots" in line and "{{ side }}" in line for line in errors(result))
     assert result.shots == []
 
@@ -80,7 +90,9 @@ def test_duplicate_ids_across_files_name_both_places() -> None:
 
 def test_fragments_are_included_relative_to_the_spec_file() -> None:
     fragments = {"specs/fragments/style.j2": "in {{ light }} light"}
-    text = '[vars]\nlight = "dusk"\n' + shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }} {% include \'fragments/style.j2\' %}"')
+    text = '[vars]\nlight = "dusk"\n' + shot(
+        'id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }} {% include \'fragments/style.j2\' %}"'
+    )
     result = plan_text(text, fragments=fragments)
     assert result.shots[0].request["input"]["prompt"] == "image 1 in dusk light"
 
@@ -95,7 +107,9 @@ def test_missing_fragment_and_escaping_fragment_are_reported() -> None:
 
 def test_citing_a_reference_missing_from_media_is_an_error_at_the_prompt_line() -> None:
     lines = errors(plan_text(shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }} in {{ dress }}"')))
-    assert lines == ["specs/s0.toml:13: shot a: prompt: cites reference 'dress', which is not in this shot's media; add it to media or remove the citation"]
+    assert lines == [
+        "specs/s0.toml:13: shot a: prompt: cites reference 'dress', which is not in this shot's media; add it to media or remove the citation"
+    ]
 
 
 def test_media_never_cited_is_a_warning_only() -> None:
@@ -108,7 +122,9 @@ def test_media_never_cited_is_a_warning_only() -> None:
 
 
 def test_undefined_names_are_errors_naming_what_is_defined() -> None:
-    lines = errors(plan_text('[vars]\nlight = "x"\n' + shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }} {{ lihgt }}"')))
+    lines = errors(
+        plan_text('[vars]\nlight = "x"\n' + shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }} {{ lihgt }}"'))
+    )
     assert len(lines) == 1
     assert "'lihgt' is undefined" in lines[0] and "light" in lines[0]
 
@@ -129,7 +145,11 @@ def test_sandbox_violations_are_reported_not_executed(template: str) -> None:
 
 
 def test_templated_typed_values_render_to_their_types() -> None:
-    result = plan_text(shot('id = "a-{{ d }}"\nmatrix = { d = [3, 9], wm = [true] }\nmedia = ["mia"]\nprompt = "{{ mia }}"\nduration = "{{ d }}"\nwatermark = "{{ wm }}"\nseed = "{{ d * 10 }}"'))
+    result = plan_text(
+        shot(
+            'id = "a-{{ d }}"\nmatrix = { d = [3, 9], wm = [true] }\nmedia = ["mia"]\nprompt = "{{ mia }}"\nduration = "{{ d }}"\nwatermark = "{{ wm }}"\nseed = "{{ d * 10 }}"'
+        )
+    )
     assert errors(result) == []
     parameters = [s.request["parameters"] for s in result.shots]
     assert [(p["duration"], p["watermark"], p["seed"]) for p in parameters] == [(3, True, 30), (9, True, 90)]
@@ -137,11 +157,17 @@ def test_templated_typed_values_render_to_their_types() -> None:
 
 def test_quoted_number_without_template_is_refused_like_the_api_would() -> None:
     lines = errors(plan_text(shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nduration = "5"')))
-    assert lines == ["specs/s0.toml:14: shot a: duration: must be an integer, got the string '5'; write it without quotes"]
+    assert lines == [
+        "specs/s0.toml:14: shot a: duration: must be an integer, got the string '5'; write it without quotes"
+    ]
 
 
 def test_media_names_may_be_templates() -> None:
-    result = plan_text(shot('id = "with-{{ who }}"\nmatrix = { who = ["mia", "dress"] }\nmedia = ["{{ who }}"]\nprompt = "look at {{ mia if who == \'mia\' else dress }}"'))
+    result = plan_text(
+        shot(
+            'id = "with-{{ who }}"\nmatrix = { who = ["mia", "dress"] }\nmedia = ["{{ who }}"]\nprompt = "look at {{ mia if who == \'mia\' else dress }}"'
+        )
+    )
     assert errors(result) == []
     assert [s.request["input"]["prompt"] for s in result.shots] == ["look at image 1", "look at image 1"]
 
@@ -149,11 +175,16 @@ def test_media_names_may_be_templates() -> None:
 def test_unknown_fields_suggest_the_close_name() -> None:
     lines = errors(plan_text(shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nnegativ_prompt = "x"')))
     assert len(lines) == 1
-    assert "specs/s0.toml:14: shot a: negativ_prompt: unknown field 'negativ_prompt'; did you mean 'negative_prompt'?" in lines[0]
+    assert (
+        "specs/s0.toml:14: shot a: negativ_prompt: unknown field 'negativ_prompt'; did you mean 'negative_prompt'?"
+        in lines[0]
+    )
 
 
 def test_every_problem_is_reported_not_only_the_first() -> None:
-    text = shot('id = "a"\nmedia = ["mia", "ghost"]\nprompt = "{{ nobody }}"\nduration = 99\nresolution = "4K"') + shot('id = "b"\nmedia = []\nprompt = "x"\nseed = -1', header="")
+    text = shot('id = "a"\nmedia = ["mia", "ghost"]\nprompt = "{{ nobody }}"\nduration = 99\nresolution = "4K"') + shot(
+        'id = "b"\nmedia = []\nprompt = "x"\nseed = -1', header=""
+    )
     lines = errors(plan_text(text))
     fields = sorted(line.split(": ")[2] for line in lines)
     assert fields == ["duration", "media", "media", "prompt", "resolution", "seed"]
@@ -171,12 +202,21 @@ def test_extra_parameters_pass_through_with_a_warning() -> None:
 
 
 def test_documented_field_under_extra_is_an_error() -> None:
-    assert "set it directly" in errors(plan_text(shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nextra = { duration = 5 }')))[0]
+    assert (
+        "set it directly"
+        in errors(plan_text(shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nextra = { duration = 5 }')))[0]
+    )
 
 
 def test_defaults_problem_is_reported_once_not_per_shot() -> None:
-    text = '[defaults]\nresolution = "480P"\n' + shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }}"') + shot('id = "b"\nmedia = ["mia"]\nprompt = "{{ mia }}"', header="")
-    assert errors(plan_text(text)) == ["specs/s0.toml:2: defaults.resolution: '480P' is not allowed; wan2.7-r2v takes 720P, 1080P (uppercase P)"]
+    text = (
+        '[defaults]\nresolution = "480P"\n'
+        + shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }}"')
+        + shot('id = "b"\nmedia = ["mia"]\nprompt = "{{ mia }}"', header="")
+    )
+    assert errors(plan_text(text)) == [
+        "specs/s0.toml:2: defaults.resolution: '480P' is not allowed; wan2.7-r2v takes 720P, 1080P (uppercase P)"
+    ]
 
 
 _names = st.sampled_from(["mia", "light", "n", "flag"])
@@ -184,13 +224,17 @@ _literal = st.text(alphabet=string.ascii_letters + " .,:;!?-'\"\n{}%#", max_size
 
 
 @settings(max_examples=400)
-@given(st.lists(st.one_of(_literal, _names.map(lambda n: "{{ %s }}" % n), _names.map(lambda n: "{{%s}}" % n)), max_size=8))
+@given(
+    st.lists(st.one_of(_literal, _names.map(lambda n: "{{ %s }}" % n), _names.map(lambda n: "{{%s}}" % n)), max_size=8)
+)
 def test_fast_path_renders_exactly_like_jinja(parts: list[str]) -> None:
     text = "".join(parts)
     context = {"mia": "image 1", "light": "dusk", "n": 3, "flag": True}
     templates = Templates("specs", {}.get)
     fast = _outcome(lambda: templates.render(text, context))
-    slow = _outcome(lambda: templates._render_jinja(text, context) if any(m in text for m in ("{{", "{%", "{#")) else text)
+    slow = _outcome(
+        lambda: templates._render_jinja(text, context) if any(m in text for m in ("{{", "{%", "{#")) else text
+    )
     assert fast == slow
 
 

@@ -91,7 +91,9 @@ id = "walk"
 media = ["mia", "dress"]
 prompt = "{{ mia }} wears {{ dress }}"
 """,
-    "defaults written out": SPEC.replace("seed = 11", 'seed = 11\nresolution = "720P"\nprompt_extend = false\nwatermark = false\nmodel = "wan2.7-r2v"'),
+    "defaults written out": SPEC.replace(
+        "seed = 11", 'seed = 11\nresolution = "720P"\nprompt_extend = false\nwatermark = false\nmodel = "wan2.7-r2v"'
+    ),
     "ratio ignored with a first frame": SPEC.replace("seed = 11", 'seed = 11\nratio = "9:16"'),
     "prompt built from a variable": '[vars]\nverb = "wears"\n' + SPEC.replace("}} wears {{", "}} {{ verb }} {{"),
 }
@@ -135,7 +137,11 @@ CHANGED: dict[str, tuple[str, dict[str, FileFacts | None] | None, str]] = {
     "voice bytes": (SPEC, _bytes_changed("specs/refs/mia.wav"), "emulator"),
     "first frame bytes": (SPEC, _bytes_changed("specs/refs/start.png"), "emulator"),
     "voice removed": (SPEC.replace('voice = "refs/mia.wav"\n', ""), None, "emulator"),
-    "image became a URL": (SPEC.replace('image = "refs/dress.png"', 'image = "https://example.com/dress.png"'), None, "emulator"),
+    "image became a URL": (
+        SPEC.replace('image = "refs/dress.png"', 'image = "https://example.com/dress.png"'),
+        None,
+        "emulator",
+    ),
     "provider kind": (SPEC, None, "wan"),
 }
 
@@ -147,7 +153,9 @@ def test_key_changes_with_anything_that_could_change_the_video(change: str) -> N
 
 
 def test_a_pinned_url_key_changes_with_its_pin() -> None:
-    url = SPEC.replace('image = "refs/dress.png"', 'image = "https://example.com/dress.png"\nsha256 = "' + "1" * 64 + '"')
+    url = SPEC.replace(
+        'image = "refs/dress.png"', 'image = "https://example.com/dress.png"\nsha256 = "' + "1" * 64 + '"'
+    )
     assert key_of(url) != key_of(url.replace("1" * 64, "2" * 64))
 
 

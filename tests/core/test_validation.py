@@ -164,7 +164,11 @@ def test_first_frame_must_be_an_image() -> None:
 
 
 def test_unpinned_url_is_a_warning_and_pinned_url_is_quiet() -> None:
-    header = '[refs.web]\nimage = "https://example.com/a.png"\n[refs.pinned]\nimage = "https://example.com/b.png"\nsha256 = "' + "ab" * 32 + '"\n'
+    header = (
+        '[refs.web]\nimage = "https://example.com/a.png"\n[refs.pinned]\nimage = "https://example.com/b.png"\nsha256 = "'
+        + "ab" * 32
+        + '"\n'
+    )
     result = plan_text(shot('id = "a"\nmedia = ["web", "pinned"]\nprompt = "{{ web }} {{ pinned }}"', header))
     assert errors(result) == []
     assert len(result.warnings) == 1 and "https://example.com/a.png is not pinned" in result.warnings[0].message
@@ -173,7 +177,10 @@ def test_unpinned_url_is_a_warning_and_pinned_url_is_quiet() -> None:
 @pytest.mark.parametrize("link", ["oss://bucket/x.png", "data:image/png;base64,AAAA", "ftp://x/y.png"])
 def test_unsupported_link_schemes_are_refused(link: str) -> None:
     header = f'[refs.web]\nimage = "{link}"\n'
-    assert "links are not supported" in errors(plan_text(shot('id = "a"\nmedia = ["web"]\nprompt = "{{ web }}"', header)))[0]
+    assert (
+        "links are not supported"
+        in errors(plan_text(shot('id = "a"\nmedia = ["web"]\nprompt = "{{ web }}"', header)))[0]
+    )
 
 
 def test_unknown_model_lists_known_models() -> None:
