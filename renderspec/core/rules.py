@@ -162,3 +162,15 @@ PARAMETERS: Final = ("resolution", "ratio", "duration", "prompt_extend", "waterm
 
 def rules_for(model: str) -> ModelRules | None:
     return MODELS.get(model)
+
+
+def output_size(resolution: str, ratio: str, first_frame: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The pixel size of a render: the tier's table size, or the tier's area at the first frame's aspect."""
+    if first_frame is None:
+        return OUTPUT_SIZES[(resolution, ratio)]
+    area = OUTPUT_SIZES[(resolution, "16:9")][0] * OUTPUT_SIZES[(resolution, "16:9")][1]
+    width, height = first_frame
+    aspect = width / height
+    out_width = round((area * aspect) ** 0.5 / 16) * 16
+    out_height = round((area / aspect) ** 0.5 / 16) * 16
+    return max(16, out_width), max(16, out_height)

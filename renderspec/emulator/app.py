@@ -1,0 +1,415 @@
+"""The emulator's HTTP app: the DashScope and APIYI paths, bodies, headers and errors, plus faults.
+
+Decisions where the API notes are unsure (see README, "The emulator"):
+- a create without `X-DashScope-Async: enable` is answered 403 `AccessDenied` "current user api
+  does not support synchronous calls";
+- the upload policy comes under `data` (as third-party clients read it);
+- an unknown or purged task answers `UNKNOWN` natively and 404 on APIYI's `/v1/tasks/{id}`;
+- result links are signed with an HMAC and refuse requests that carry an Authorization header,
+  as OSS does (403 SignatureDoesNotMatch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from renderspec.emulator import work
+from renderspec.emulator.jobs import Job, JobBoard, State
+from renderspec.emulator.wire import CreateRequest, WireError, parse_create
+
+CREATE_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
+APIYI_CREATE_PATH = "/wan/api/v1/services/aigc/video-generation/video-synthesis"
+FAILURES = (
+    ("InternalError.Algo", "An internal error occurred while generating the video. Please retry later."),
+    ("DataInspectionFailed", "Output data may contain inappropriate content."),
+)
+
+
+@dataclass(slots=True)
+class EmulatorOptions:
+    """How the emulator behaves; the fault rates make it act like the service on a bad day."""
+
+    latency: float = 2.0
+    concurrency: int = 2
+    throttle: float = 0.0
+    error_rate: float = 0.0
+    fail_rate: float = 0.0
+    drop_rate: float = 0.0
+    truncate_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_seconds: float = 30.0
+    retry_after: float | None = 1.0
+    url_ttl: float = 86_400.0
+    retention: float = 86_400.0
+    seed: int | None = None
+    key: str | None = None
+    workdir: Path | None = None
+
+
+class Emulator:
+    """Owns the task board, the uploads, the rendered previews and the fault dice."""
+
+    def __init__(self, options: EmulatorOptions, *, clock: Callable[[], float] = time.time) -> None:
+        self.options = options
+        self.clock = clock
+        self._own_workdir = options.workdir is None
+        self.workdir = options.workdir or Path(tempfile.mkdtemp(prefix="renderspec-emulator-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.uploads = work.Uploads(self.workdir / "uploads")
+        self.rng = random.Random(options.seed)
+        self.secret = secrets.token_bytes(32)
+        self.pool = ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="emulator-render")
+        self.board = JobBoard(
+            clock=clock,
+            start_work=self._start_work,
+            latency=options.latency,
+            concurrency=options.concurrency,
+            retention=options.retention,
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- the app -----------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._ticker)
+                yield
+                group.cancel_scope.cancel()
+
+        routes = [
+            Route(CREATE_PATH, self.create_native, methods=["POST"]),
+            Route(APIYI_CREATE_PATH, self.create_apiyi, methods=["POST"]),
+            Route("/api/v1/tasks", self.list_tasks, methods=["GET"]),
+            Route("/api/v1/tasks/{task_id}", self.query_native, methods=["GET"]),
+            Route("/api/v1/tasks/{task_id}/cancel", self.cancel, methods=["POST"]),
+            Route("/v1/tasks/{task_id}", self.query_apiyi, methods=["GET"]),
+            Route("/api/v1/uploads", self.upload_policy, methods=["GET"]),
+            Route("/_oss", self.upload_form, methods=["POST"]),
+            Route("/_results/{name}", self.result, methods=["GET", "HEAD"]),
+            Route("/_emulator/tasks", self.debug_tasks, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    async def _ticker(self) -> None:
+        while True:
+            self.board.tick()
+            await anyio.sleep(0.05)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _dice(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"request_id": str(uuid.uuid4()), "code": code, "message": message}, status_code=status, headers=headers)
+
+    def _gate(self, request: Request) -> Response | None:
+        """Authentication and injected server errors, common to every API path."""
+        header = request.headers.get("authorization", "")
+        key = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not key or (self.options.key is not None and not hmac.compare_digest(key, self.options.key)):
+            return self._error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if self._dice(self.options.error_rate):
+            return self._error(500, "InternalError", "An internal error has occured, please try again later or contact service support.")
+        return None
+
+    def _stamp(self, moment: float | None) -> str | None:
+        if moment is None:
+            return None
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment)) + f".{int(moment * 1000) % 1000:03d}"
+
+    def _signed_link(self, request: Request, job: Job) -> str:
+        expires = int(self.clock() + self.options.url_ttl)
+        signature = self._signature(job.id, expires)
+        base = str(request.base_url).rstrip("/")
+        return f"{base}/_results/{job.id}.mp4?Expires={expires}&Signature={signature}"
+
+    def _signature(self, job_id: str, expires: int) -> str:
+        return hmac.new(self.secret, f"{job_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    # -- create ------------------------------------------------------------------------------
+
+    async def create_native(self, request: Request) -> Response:
+        return await self._create(request, "native")
+
+    async def create_apiyi(self, request: Request) -> Response:
+        return await self._create(request, "apiyi")
+
+    async def _create(self, request: Request, flavour: str) -> Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        if self._dice(self.options.throttle):
+            headers = {"Retry-After": f"{self.options.retry_after:g}"} if self.options.retry_after is not None else None
+            return self._error(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.", headers)
+        if request.headers.get("x-dashscope-async", "").lower() != "enable":
+            return self._error(403, "AccessDenied", "current user api does not support synchronous calls")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return self._error(400, "InvalidParameter", "The request body is not valid JSON.")
+        try:
+            parsed = parse_create(body)
+        except WireError as error:
+            return self._error(400, error.code, error.message)
+        oss_resolve = request.headers.get("x-dashscope-ossresourceresolve", "").lower() == "enable"
+        doomed = self.rng.choice(FAILURES) if self._dice(self.options.fail_rate) else None
+        job = self.board.create(body, flavour=flavour, oss_resolve=oss_resolve, doomed=doomed, extra={"request": parsed})
+        answer = {"request_id": job.request_id, "output": {"task_id": job.id, "task_status": "PENDING"}}
+        if self._dice(self.options.drop_rate):
+            return _Cut(json.dumps(answer).encode(), keep=0)
+        if self._dice(self.options.stall_rate):
+            await anyio.sleep(self.options.stall_seconds)
+        return JSONResponse(answer)
+
+    def _start_work(self, job: Job) -> None:
+        self.pool.submit(self._work, job)
+
+    def _work(self, job: Job) -> None:
+        folder = self.workdir / "tasks" / job.id
+        try:
+            parsed: CreateRequest = job.extra["request"]
+            rendered = work.run(parsed, folder=folder, result=self.workdir / f"{job.id}.mp4", oss_resolve=job.oss_resolve, uploads=self.uploads)
+        except work.WorkFailure as failure:
+            self.board.finish_work(job, error=(failure.code, failure.message))
+        except Exception as error:  # noqa: BLE001 - a broken input must fail the task, not the server
+            self.board.finish_work(job, error=("InternalError", f"The task failed: {type(error).__name__}"))
+        else:
+            job.video, job.size, job.input_video_seconds = rendered.path, rendered.size, rendered.input_video_seconds
+            self.board.finish_work(job)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- query, cancel, list -----------------------------------------------------------------
+
+    async def query_native(self, request: Request) -> Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        task_id = request.path_params["task_id"]
+        job = self.board.get(task_id)
+        if job is None:
+            return JSONResponse({"request_id": str(uuid.uuid4()), "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+        return JSONResponse(self._native_view(request, job))
+
+    def _native_view(self, request: Request, job: Job) -> dict[str, Any]:
+        output: dict[str, Any] = {"task_id": job.id, "task_status": job.state.value, "submit_time": self._stamp(job.created)}
+        if job.scheduled is not None:
+            output["scheduled_time"] = self._stamp(job.scheduled)
+        if job.ended is not None:
+            output["end_time"] = self._stamp(job.ended)
+        answer: dict[str, Any] = {"request_id": str(uuid.uuid4()), "output": output}
+        parsed: CreateRequest = job.extra["request"]
+        if job.state is State.SUCCEEDED:
+            output["orig_prompt"] = parsed.prompt
+            output["video_url"] = self._signed_link(request, job)
+            answer["usage"] = {
+                "duration": round(parsed.duration + job.input_video_seconds, 3),
+                "input_video_duration": job.input_video_seconds,
+                "output_video_duration": parsed.duration,
+                "video_count": 1,
+                "SR": int(parsed.resolution.removesuffix("P")),
+                "ratio": parsed.ratio,
+            }
+        elif job.state is State.FAILED and job.failure is not None:
+            output["code"], output["message"] = job.failure
+        return answer
+
+    async def query_apiyi(self, request: Request) -> Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        task_id = request.path_params["task_id"]
+        job = self.board.get(task_id)
+        if job is None:
+            return JSONResponse({"error": {"message": "[UNKNOWN] task not found or expired", "type": "not_found"}}, status_code=404)
+        view: dict[str, Any] = {"task_id": job.id}
+        if job.state is State.PENDING:
+            view.update(status="submitted", progress=0)
+        elif job.state is State.RUNNING:
+            elapsed = self.clock() - (job.scheduled or self.clock())
+            view.update(status="in_progress", progress=30 if elapsed > self.options.latency / 2 else 10)
+        elif job.state is State.SUCCEEDED:
+            view.update(status="completed", progress=100, result_url=self._signed_link(request, job))
+        else:
+            code, message = job.failure or ("Canceled", "The task was canceled.")
+            view.update(status="failed", progress=100, error={"message": f"[{code}] {message}"})
+        return JSONResponse(view)
+
+    async def cancel(self, request: Request) -> Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        done, state = self.board.cancel(request.path_params["task_id"])
+        if not done:
+            return self._error(400, "UnsupportedOperation", f"Failed to cancel the task, because its status is {state.value}.")
+        return JSONResponse({"request_id": str(uuid.uuid4())})
+
+    async def list_tasks(self, request: Request) -> Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        params = request.query_params
+        jobs = self.board.all()
+        if status := params.get("status"):
+            jobs = [job for job in jobs if job.state.value == status]
+        if model := params.get("model_name"):
+            jobs = [job for job in jobs if job.body.get("model") == model]
+        for name, keep in (("start_time", lambda job, t: job.created >= t), ("end_time", lambda job, t: job.created <= t)):
+            if value := params.get(name):
+                try:
+                    moment = time.mktime(time.strptime(value, "%Y%m%d%H%M%S"))
+                except ValueError:
+                    return self._error(400, "InvalidParameter", f"{name} must be YYYYMMDDhhmmss")
+                jobs = [job for job in jobs if keep(job, moment)]
+        page_no = max(1, int(params.get("page_no", "1") or 1))
+        page_size = min(100, max(1, int(params.get("page_size", "10") or 10)))
+        page = jobs[(page_no - 1) * page_size : page_no * page_size]
+        data = [
+            {
+                "task_id": job.id,
+                "task_status": job.state.value,
+                "model_name": job.body.get("model"),
+                "submit_time": self._stamp(job.created),
+                "end_time": self._stamp(job.ended),
+            }
+            for job in page
+        ]
+        return JSONResponse({"request_id": str(uuid.uuid4()), "output": {"total": len(jobs), "page_no": page_no, "page_size": page_size, "data": data}})
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    async def upload_policy(self, request: Request) -> Response:
+        refused = self._gate(request)
+        if refused is not None:
+            return refused
+        if request.query_params.get("action") != "getPolicy":
+            return self._error(400, "InvalidParameter", "action must be getPolicy")
+        model = request.query_params.get("model")
+        if not model:
+            return self._error(400, "InvalidParameter", "model is required")
+        upload_dir = f"dashscope-instant/{hashlib.sha256(model.encode()).hexdigest()[:16]}/{time.strftime('%Y-%m-%d')}/{uuid.uuid4().hex[:12]}"
+        expires = int(self.clock() + 300)
+        policy = json.dumps({"expiration": expires, "upload_dir": upload_dir, "model": model}).encode().hex()
+        signature = hmac.new(self.secret, policy.encode(), hashlib.sha256).hexdigest()
+        data = {
+            "policy": policy,
+            "signature": signature,
+            "upload_dir": upload_dir,
+            "upload_host": str(request.base_url).rstrip("/") + "/_oss",
+            "expire_in_seconds": 300,
+            "max_file_size_mb": 100,
+            "capacity_limit_mb": 999_999,
+            "oss_access_key_id": "LTAI-emulator",
+            "x_oss_object_acl": "private",
+            "x_oss_forbid_overwrite": "true",
+        }
+        return JSONResponse({"request_id": str(uuid.uuid4()), "data": data})
+
+    async def upload_form(self, request: Request) -> Response:
+        async with request.form(max_part_size=110 * 2**20) as form:
+            policy = str(form.get("policy", ""))
+            expected = hmac.new(self.secret, policy.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(str(form.get("Signature", "")), expected):
+                return _oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+            terms = json.loads(bytes.fromhex(policy))
+            key = str(form.get("key", ""))
+            if terms["expiration"] < self.clock():
+                return _oss_error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+            if not key.startswith(terms["upload_dir"] + "/"):
+                return _oss_error(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: key starts-with.")
+            if key in self.uploads and form.get("x-oss-forbid-overwrite") == "true":
+                return _oss_error(409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                return _oss_error(400, "InvalidArgument", "The form has no file.")
+            data = await upload.read()
+            self.uploads.put(key, data, terms["model"], self.clock())
+        return Response(status_code=200)
+
+    # -- results -----------------------------------------------------------------------------
+
+    async def result(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        job = self.board.get(name.removesuffix(".mp4"))
+        if request.headers.get("authorization"):
+            return _oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+        try:
+            expires = int(request.query_params.get("Expires", ""))
+        except ValueError:
+            return _oss_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
+        if job is None or job.video is None or not hmac.compare_digest(request.query_params.get("Signature", ""), self._signature(job.id, expires)):
+            return _oss_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
+        if expires < self.clock():
+            return _oss_error(403, "AccessDenied", "Request has expired.")
+        if request.method == "GET" and self._dice(self.options.truncate_rate):
+            data = job.video.read_bytes()
+            return _Cut(data, keep=len(data) // 2, content_type="video/mp4")
+        return FileResponse(job.video, media_type="video/mp4")
+
+    async def debug_tasks(self, request: Request) -> Response:
+        jobs = self.board.all()
+        return JSONResponse(
+            {
+                "tasks": [
+                    {
+                        "task_id": job.id,
+                        "flavour": job.flavour,
+                        "status": job.state.value,
+                        "submit_time": self._stamp(job.created),
+                        "request": job.body,
+                        "code": job.failure[0] if job.state is State.FAILED and job.failure else None,
+                    }
+                    for job in jobs
+                ]
+            }
+        )
+
+
+def _oss_error(status: int, code: str, message: str) -> Response:
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{uuid.uuid4().hex}</RequestId></Error>'
+    return Response(body, status_code=status, media_type="application/xml")
+
+
+class _Cut(Response):
+    """A response whose connection dies after `keep` of its bytes: what a dropped link looks like."""
+
+    def __init__(self, body: bytes, *, keep: int, content_type: str = "application/json") -> None:
+        super().__init__(status_code=200)
+        self._full = body
+        self._keep = keep
+        self._content_type = content_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", self._content_type.encode()), (b"content-length", str(len(self._full)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if self._keep:
+            await send({"type": "http.response.body", "body": self._full[: self._keep], "more_body": True})
+        # Returning without the rest makes the server close the connection mid-response.
