@@ -48,7 +48,46 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     plan.add_argument("--check", action="store_true", help="exit 1 if any shot would render")
     plan.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
+
+    emulator = commands.add_parser("emulator", help="run the local API emulator (DashScope and APIYI contracts)")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed on the first line)")
+    emulator.add_argument("--latency", type=float, default=2.0, metavar="SECONDS", help="time from create to SUCCEEDED")
+    emulator.add_argument("--concurrency", type=int, default=2, metavar="N", help="tasks RUNNING at once")
+    emulator.add_argument("--throttle", type=_rate, default=0.0, metavar="P", help="fraction of creates answered 429")
+    emulator.add_argument(
+        "--error-rate", type=_rate, default=0.0, metavar="P", help="fraction of API requests answered 500"
+    )
+    emulator.add_argument("--fail-rate", type=_rate, default=0.0, metavar="P", help="fraction of tasks that end FAILED")
+    emulator.add_argument(
+        "--drop-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of creates whose connection is cut after the task was made",
+    )
+    emulator.add_argument(
+        "--truncate-rate", type=_rate, default=0.0, metavar="P", help="fraction of result downloads cut short"
+    )
+    emulator.add_argument(
+        "--stall-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of creates answered only after --stall-seconds",
+    )
+    emulator.add_argument("--stall-seconds", type=float, default=30.0)
+    emulator.add_argument("--url-ttl", type=float, default=86400.0, metavar="SECONDS", help="lifetime of result links")
+    emulator.add_argument("--seed", type=int, default=None, metavar="N", help="makes injected faults repeatable")
+    emulator.add_argument("--key", default=None, help="the one bearer key accepted (default: any non-empty key)")
     return parser
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
 
 
 def main(
@@ -92,6 +131,8 @@ def main(
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextIO, err: TextIO) -> int:
+    if args.command == "emulator":
+        return _emulator(args, out)
     from renderspec import reporting
     from renderspec.project import plan_project
     from renderspec.settings import find_root, load_settings
@@ -120,4 +161,30 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         return EXIT_USAGE
     if args.check and any(shot.state != "cached" for shot in plan.shots):
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _emulator(args: argparse.Namespace, out: TextIO) -> int:
+    from renderspec.emulator.app import EmulatorOptions
+    from renderspec.emulator.server import serve
+
+    options = EmulatorOptions(
+        latency=args.latency,
+        concurrency=args.concurrency,
+        throttle=args.throttle,
+        error_rate=args.error_rate,
+        fail_rate=args.fail_rate,
+        drop_rate=args.drop_rate,
+        truncate_rate=args.truncate_rate,
+        stall_rate=args.stall_rate,
+        stall_seconds=args.stall_seconds,
+        url_ttl=args.url_ttl,
+        seed=args.seed,
+        key=args.key,
+    )
+    try:
+        serve(options, host=args.host, port=args.port, out=out)
+    except OSError as error:
+        print(f"renderspec: error: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK

@@ -64,11 +64,13 @@ class ProviderError(RenderspecError):
         status: int | None = None,
         request_id: str | None = None,
         hint: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.code = code
         self.status = status
         self.request_id = request_id
+        self.retry_after = retry_after
 
 
 class Rejected(ProviderError):

@@ -101,3 +101,49 @@ def _container_name(names: set[str], path: str, metadata: dict[str, str]) -> str
 def _short(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text if len(text) < 160 else text[:157] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class RenderFacts:
+    codec: str
+    width: int
+    height: int
+    seconds: float
+    has_audio: bool
+
+
+def verify_render(
+    path: str | os.PathLike[str],
+    *,
+    size: tuple[int, int] | None,
+    seconds: float,
+    size_tolerance: float = 0.0,
+    seconds_tolerance: float = 0.5,
+) -> RenderFacts:
+    """Checks a downloaded render plays: an mp4 whose first frame decodes, of the asked size and length."""
+    import av
+
+    from renderspec.errors import InvalidOutput
+
+    try:
+        with av.open(os.fspath(path)) as container:
+            if "mp4" not in container.format.name:
+                raise InvalidOutput(f"the result is {container.format.name}, not an mp4")
+            if not container.streams.video:
+                raise InvalidOutput("the result has no video stream")
+            stream = container.streams.video[0]
+            has_audio = bool(container.streams.audio)
+            length = _seconds(container, stream) or 0.0
+            frame = next(container.decode(stream), None)
+            if frame is None:
+                raise InvalidOutput("the result's video does not decode")
+            facts = RenderFacts(stream.codec_context.name, frame.width, frame.height, length, has_audio)
+    except (av.FFmpegError, OSError, StopIteration) as error:
+        raise InvalidOutput(f"the result is not a playable video ({_short(error)})") from error
+    if size is not None:
+        width, height = size
+        if abs(facts.width - width) > width * size_tolerance or abs(facts.height - height) > height * size_tolerance:
+            raise InvalidOutput(f"the result is {facts.width}x{facts.height} px, expected {width}x{height}")
+    if abs(facts.seconds - seconds) > seconds_tolerance:
+        raise InvalidOutput(f"the result is {facts.seconds:.2f} s long, expected {seconds:g} s")
+    return facts

@@ -41,6 +41,12 @@ class ProjectSettings(_Strict):
     renders: str = "renders"
     currency: str | None = None
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    base_url: str | None = None
+    region: str = "beijing"
+    poll_interval: float | None = Field(default=None, gt=0)
+    timeout: float = Field(default=1200.0, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)
+    apiyi_data_uri_max_bytes: int = Field(default=0, ge=0)
 
 
 class Settings(_Strict):

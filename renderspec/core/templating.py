@@ -127,7 +127,7 @@ class Templates:
             raise TemplateFailure(f"not allowed in templates (sandbox): {error}") from None
         except RecursionError:
             raise TemplateFailure("template recursion too deep (does a fragment include itself?)") from None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any template bug becomes a spec problem
             raise TemplateFailure(f"template failed: {type(error).__name__}: {error}") from None
 
 

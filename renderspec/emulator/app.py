@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import random
 import secrets
 import shutil
@@ -128,7 +129,9 @@ class Emulator:
         return rate > 0 and self.rng.random() < rate
 
     def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"request_id": str(uuid.uuid4()), "code": code, "message": message}, status_code=status, headers=headers)
+        return JSONResponse(
+            {"request_id": str(uuid.uuid4()), "code": code, "message": message}, status_code=status, headers=headers
+        )
 
     def _gate(self, request: Request) -> Response | None:
         """Authentication and injected server errors, common to every API path."""
@@ -137,7 +140,11 @@ class Emulator:
         if not key or (self.options.key is not None and not hmac.compare_digest(key, self.options.key)):
             return self._error(401, "InvalidApiKey", "Invalid API-key provided.")
         if self._dice(self.options.error_rate):
-            return self._error(500, "InternalError", "An internal error has occured, please try again later or contact service support.")
+            return self._error(
+                500,
+                "InternalError",
+                "An internal error has occured, please try again later or contact service support.",
+            )
         return None
 
     def _stamp(self, moment: float | None) -> str | None:
@@ -146,7 +153,7 @@ class Emulator:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment)) + f".{int(moment * 1000) % 1000:03d}"
 
     def _signed_link(self, request: Request, job: Job) -> str:
-        expires = int(self.clock() + self.options.url_ttl)
+        expires = math.ceil(self.clock() + self.options.url_ttl)
         signature = self._signature(job.id, expires)
         base = str(request.base_url).rstrip("/")
         return f"{base}/_results/{job.id}.mp4?Expires={expires}&Signature={signature}"
@@ -168,7 +175,9 @@ class Emulator:
             return refused
         if self._dice(self.options.throttle):
             headers = {"Retry-After": f"{self.options.retry_after:g}"} if self.options.retry_after is not None else None
-            return self._error(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.", headers)
+            return self._error(
+                429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.", headers
+            )
         if request.headers.get("x-dashscope-async", "").lower() != "enable":
             return self._error(403, "AccessDenied", "current user api does not support synchronous calls")
         try:
@@ -181,7 +190,9 @@ class Emulator:
             return self._error(400, error.code, error.message)
         oss_resolve = request.headers.get("x-dashscope-ossresourceresolve", "").lower() == "enable"
         doomed = self.rng.choice(FAILURES) if self._dice(self.options.fail_rate) else None
-        job = self.board.create(body, flavour=flavour, oss_resolve=oss_resolve, doomed=doomed, extra={"request": parsed})
+        job = self.board.create(
+            body, flavour=flavour, oss_resolve=oss_resolve, doomed=doomed, extra={"request": parsed}
+        )
         answer = {"request_id": job.request_id, "output": {"task_id": job.id, "task_status": "PENDING"}}
         if self._dice(self.options.drop_rate):
             return _Cut(json.dumps(answer).encode(), keep=0)
@@ -196,7 +207,13 @@ class Emulator:
         folder = self.workdir / "tasks" / job.id
         try:
             parsed: CreateRequest = job.extra["request"]
-            rendered = work.run(parsed, folder=folder, result=self.workdir / f"{job.id}.mp4", oss_resolve=job.oss_resolve, uploads=self.uploads)
+            rendered = work.run(
+                parsed,
+                folder=folder,
+                result=self.workdir / f"{job.id}.mp4",
+                oss_resolve=job.oss_resolve,
+                uploads=self.uploads,
+            )
         except work.WorkFailure as failure:
             self.board.finish_work(job, error=(failure.code, failure.message))
         except Exception as error:  # noqa: BLE001 - a broken input must fail the task, not the server
@@ -216,11 +233,17 @@ class Emulator:
         task_id = request.path_params["task_id"]
         job = self.board.get(task_id)
         if job is None:
-            return JSONResponse({"request_id": str(uuid.uuid4()), "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+            return JSONResponse(
+                {"request_id": str(uuid.uuid4()), "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+            )
         return JSONResponse(self._native_view(request, job))
 
     def _native_view(self, request: Request, job: Job) -> dict[str, Any]:
-        output: dict[str, Any] = {"task_id": job.id, "task_status": job.state.value, "submit_time": self._stamp(job.created)}
+        output: dict[str, Any] = {
+            "task_id": job.id,
+            "task_status": job.state.value,
+            "submit_time": self._stamp(job.created),
+        }
         if job.scheduled is not None:
             output["scheduled_time"] = self._stamp(job.scheduled)
         if job.ended is not None:
@@ -249,7 +272,9 @@ class Emulator:
         task_id = request.path_params["task_id"]
         job = self.board.get(task_id)
         if job is None:
-            return JSONResponse({"error": {"message": "[UNKNOWN] task not found or expired", "type": "not_found"}}, status_code=404)
+            return JSONResponse(
+                {"error": {"message": "[UNKNOWN] task not found or expired", "type": "not_found"}}, status_code=404
+            )
         view: dict[str, Any] = {"task_id": job.id}
         if job.state is State.PENDING:
             view.update(status="submitted", progress=0)
@@ -269,7 +294,9 @@ class Emulator:
             return refused
         done, state = self.board.cancel(request.path_params["task_id"])
         if not done:
-            return self._error(400, "UnsupportedOperation", f"Failed to cancel the task, because its status is {state.value}.")
+            return self._error(
+                400, "UnsupportedOperation", f"Failed to cancel the task, because its status is {state.value}."
+            )
         return JSONResponse({"request_id": str(uuid.uuid4())})
 
     async def list_tasks(self, request: Request) -> Response:
@@ -282,13 +309,16 @@ class Emulator:
             jobs = [job for job in jobs if job.state.value == status]
         if model := params.get("model_name"):
             jobs = [job for job in jobs if job.body.get("model") == model]
-        for name, keep in (("start_time", lambda job, t: job.created >= t), ("end_time", lambda job, t: job.created <= t)):
+        for name in ("start_time", "end_time"):
             if value := params.get(name):
                 try:
                     moment = time.mktime(time.strptime(value, "%Y%m%d%H%M%S"))
                 except ValueError:
                     return self._error(400, "InvalidParameter", f"{name} must be YYYYMMDDhhmmss")
-                jobs = [job for job in jobs if keep(job, moment)]
+                if name == "start_time":
+                    jobs = [job for job in jobs if job.created >= moment]
+                else:
+                    jobs = [job for job in jobs if job.created <= moment]
         page_no = max(1, int(params.get("page_no", "1") or 1))
         page_size = min(100, max(1, int(params.get("page_size", "10") or 10)))
         page = jobs[(page_no - 1) * page_size : page_no * page_size]
@@ -302,7 +332,12 @@ class Emulator:
             }
             for job in page
         ]
-        return JSONResponse({"request_id": str(uuid.uuid4()), "output": {"total": len(jobs), "page_no": page_no, "page_size": page_size, "data": data}})
+        return JSONResponse(
+            {
+                "request_id": str(uuid.uuid4()),
+                "output": {"total": len(jobs), "page_no": page_no, "page_size": page_size, "data": data},
+            }
+        )
 
     # -- uploads -----------------------------------------------------------------------------
 
@@ -338,15 +373,23 @@ class Emulator:
             policy = str(form.get("policy", ""))
             expected = hmac.new(self.secret, policy.encode(), hashlib.sha256).hexdigest()
             if not hmac.compare_digest(str(form.get("Signature", "")), expected):
-                return _oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+                return _oss_error(
+                    403,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided.",
+                )
             terms = json.loads(bytes.fromhex(policy))
             key = str(form.get("key", ""))
             if terms["expiration"] < self.clock():
                 return _oss_error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
             if not key.startswith(terms["upload_dir"] + "/"):
-                return _oss_error(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: key starts-with.")
+                return _oss_error(
+                    403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: key starts-with."
+                )
             if key in self.uploads and form.get("x-oss-forbid-overwrite") == "true":
-                return _oss_error(409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
+                return _oss_error(
+                    409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten."
+                )
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
                 return _oss_error(400, "InvalidArgument", "The form has no file.")
@@ -360,12 +403,20 @@ class Emulator:
         name = request.path_params["name"]
         job = self.board.get(name.removesuffix(".mp4"))
         if request.headers.get("authorization"):
-            return _oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+            return _oss_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         try:
             expires = int(request.query_params.get("Expires", ""))
         except ValueError:
             return _oss_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
-        if job is None or job.video is None or not hmac.compare_digest(request.query_params.get("Signature", ""), self._signature(job.id, expires)):
+        if (
+            job is None
+            or job.video is None
+            or not hmac.compare_digest(request.query_params.get("Signature", ""), self._signature(job.id, expires))
+        ):
             return _oss_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
         if expires < self.clock():
             return _oss_error(403, "AccessDenied", "Request has expired.")

@@ -44,7 +44,9 @@ def render_preview(request: PreviewRequest, destination: Path) -> None:
     total_frames = request.seconds * FPS
     try:
         with av.open(str(temporary), "w", format="mp4") as container:
-            video = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "tune": "stillimage", "crf": "28"})
+            video = container.add_stream(
+                "libx264", rate=FPS, options={"preset": "ultrafast", "tune": "stillimage", "crf": "28"}
+            )
             video.width, video.height, video.pix_fmt = request.width, request.height, "yuv420p"
             audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
             frames = [_video_frame(panel, request, index, len(panels)) for index, panel in enumerate(panels)]
@@ -86,7 +88,7 @@ def _video_stills(path: Path, count: int) -> list[Image.Image]:
         stream = container.streams.video[0]
         for index, frame in enumerate(container.decode(stream)):
             if index % 15 == 0:
-                stills.append(frame.to_image())
+                stills.append(frame.to_image())  # type: ignore[no-untyped-call]
             if len(stills) >= count:
                 break
     return stills

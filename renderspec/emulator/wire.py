@@ -47,7 +47,9 @@ _SERVICE_DEFAULTS = {"resolution": "1080P", "ratio": "16:9", "duration": 5, "pro
 def parse_create(body: Any) -> CreateRequest:
     """The validated request, or WireError with the service's kind of message."""
     if not isinstance(body, dict):
-        raise WireError("The request body must be a JSON object.", "BadRequest.EmptyInput" if body is None else "InvalidParameter")
+        raise WireError(
+            "The request body must be a JSON object.", "BadRequest.EmptyInput" if body is None else "InvalidParameter"
+        )
     model = body.get("model")
     if not model:
         raise WireError("Model can not be empty.", "BadRequest.EmptyModel")
@@ -73,7 +75,9 @@ def parse_create(body: Any) -> CreateRequest:
     duration = _go_int(values["duration"], "duration")
     for name in ("prompt_extend", "watermark"):
         if not isinstance(values[name], bool):
-            raise WireError(f"json: cannot unmarshal {_go_type(values[name])} into Go struct field .parameters.{name} of type bool")
+            raise WireError(
+                f"json: cannot unmarshal {_go_type(values[name])} into Go struct field .parameters.{name} of type bool"
+            )
     seed = None
     if "seed" in values:
         seed = _go_int(values["seed"], "seed")
@@ -82,7 +86,9 @@ def parse_create(body: Any) -> CreateRequest:
             raise WireError(f"The seed must be in [{low}, {high}]: parameters.seed")
     resolution, ratio = values["resolution"], values["ratio"]
     if resolution not in rules.resolutions:
-        raise WireError(f"The resolution {resolution!r} is not supported; use one of {', '.join(rules.resolutions)}: parameters.resolution")
+        raise WireError(
+            f"The resolution {resolution!r} is not supported; use one of {', '.join(rules.resolutions)}: parameters.resolution"
+        )
     if ratio not in rules.ratios:
         raise WireError(f"The ratio {ratio!r} is not supported; use one of {', '.join(rules.ratios)}: parameters.ratio")
     low, high = rules.durations
@@ -90,7 +96,9 @@ def parse_create(body: Any) -> CreateRequest:
     if has_video and rules.duration_max_with_video is not None:
         high = rules.duration_max_with_video
     if not low <= duration <= high:
-        raise WireError(f"The duration must be in [{low}, {high}] when {'a reference video is' if has_video else 'no reference video is'} given: parameters.duration")
+        raise WireError(
+            f"The duration must be in [{low}, {high}] when {'a reference video is' if has_video else 'no reference video is'} given: parameters.duration"
+        )
     return CreateRequest(
         model=model,
         rules=rules,
@@ -116,7 +124,9 @@ def _parse_media(raw: Any, rules: ModelRules) -> tuple[WireMedia, ...]:
         kind = entry.get("type")
         allowed = {*rules.reference_kinds, *([MediaType.FIRST_FRAME] if rules.has_first_frame else [])}
         if kind not in {item.value for item in allowed}:
-            raise WireError(f"input.media[{index}].type should be one of {', '.join(sorted(item.value for item in allowed))}")
+            raise WireError(
+                f"input.media[{index}].type should be one of {', '.join(sorted(item.value for item in allowed))}"
+            )
         url = entry.get("url")
         if not isinstance(url, str) or not url:
             raise WireError(f"Field required: input.media[{index}].url")
@@ -126,20 +136,28 @@ def _parse_media(raw: Any, rules: ModelRules) -> tuple[WireMedia, ...]:
             if not isinstance(voice, str) or not voice:
                 raise WireError(f"input.media[{index}].reference_voice must be a URL string")
             if media_type is MediaType.FIRST_FRAME or rules.voice is None:
-                raise WireError(f"input.media[{index}].reference_voice is only allowed on reference_image or reference_video")
+                raise WireError(
+                    f"input.media[{index}].reference_voice is only allowed on reference_image or reference_video"
+                )
         items.append(WireMedia(type=media_type, url=url, voice=voice))
     references = sum(1 for item in items if item.type is not MediaType.FIRST_FRAME)
     frames = len(items) - references
     low, high = rules.references
     if not low <= references <= high:
-        raise WireError(f"The number of reference_image and reference_video must be in [{low}, {high}], got {references}")
+        raise WireError(
+            f"The number of reference_image and reference_video must be in [{low}, {high}], got {references}"
+        )
     if frames > 1:
         raise WireError(f"At most one first_frame is allowed, got {frames}")
     return tuple(items)
 
 
 def _go_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         kind = _go_type(value)
         raise WireError(f"json: cannot unmarshal {kind} into Go struct field .parameters.{name} of type int")
     return int(value)

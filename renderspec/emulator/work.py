@@ -65,7 +65,9 @@ class Uploads:
             return key in self._items
 
 
-def fetch(url: str, destination: Path, rule: FileRule, *, model: str, oss_resolve: bool, uploads: Uploads, now: float) -> Path:
+def fetch(
+    url: str, destination: Path, rule: FileRule, *, model: str, oss_resolve: bool, uploads: Uploads, now: float
+) -> Path:
     """Stores what `url` names at `destination`, refusing more than the rule's size limit."""
     code = "InvalidImageUrl" if rule.kind is FileKind.IMAGE else "InvalidURL"
     if url.startswith("oss://"):
@@ -102,7 +104,9 @@ def fetch(url: str, destination: Path, rule: FileRule, *, model: str, oss_resolv
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > rule.max_bytes:
-                        raise WorkFailure("InvalidParameter", f"The file is larger than {rule.max_bytes // 2**20} MB: {url}")
+                        raise WorkFailure(
+                            "InvalidParameter", f"The file is larger than {rule.max_bytes // 2**20} MB: {url}"
+                        )
                     handle.write(chunk)
     except httpx.HTTPError as error:
         raise WorkFailure(code, f"Failed to download the file from url ({type(error).__name__}): {url}") from None
@@ -122,7 +126,10 @@ def check(path: Path, rule: FileRule, role: str) -> float | None:
         if not (low <= found.width <= high and low <= found.height <= high):
             raise WorkFailure("InvalidParameter", f"The {role} width and height must be in [{low}, {high}].")
         if rule.max_aspect and max(found.width, found.height) / min(found.width, found.height) > rule.max_aspect:
-            raise WorkFailure("InvalidParameter", f"The {role} aspect ratio must be between 1:{rule.max_aspect:g} and {rule.max_aspect:g}:1.")
+            raise WorkFailure(
+                "InvalidParameter",
+                f"The {role} aspect ratio must be between 1:{rule.max_aspect:g} and {rule.max_aspect:g}:1.",
+            )
     if rule.seconds is not None:
         low_s, high_s = rule.seconds
         if found.seconds is None or not low_s <= found.seconds <= high_s:
@@ -151,7 +158,15 @@ def run(request: CreateRequest, *, folder: Path, result: Path, oss_resolve: bool
         rule = rules.video if item.type is MediaType.REFERENCE_VIDEO else rules.image
         assert rule is not None
         role = {"reference_image": "image", "reference_video": "video", "first_frame": "first frame"}[item.type.value]
-        path = fetch(item.url, folder / f"media-{index}", rule, model=request.model, oss_resolve=oss_resolve, uploads=uploads, now=now)
+        path = fetch(
+            item.url,
+            folder / f"media-{index}",
+            rule,
+            model=request.model,
+            oss_resolve=oss_resolve,
+            uploads=uploads,
+            now=now,
+        )
         seconds = check(path, rule, role)
         if item.type is MediaType.REFERENCE_VIDEO:
             videos.append(path)
@@ -161,7 +176,15 @@ def run(request: CreateRequest, *, folder: Path, result: Path, oss_resolve: bool
         else:
             images.append(path)
         if item.voice is not None and rules.voice is not None and voice is None:
-            voice = fetch(item.voice, folder / f"voice-{index}", rules.voice, model=request.model, oss_resolve=oss_resolve, uploads=uploads, now=now)
+            voice = fetch(
+                item.voice,
+                folder / f"voice-{index}",
+                rules.voice,
+                model=request.model,
+                oss_resolve=oss_resolve,
+                uploads=uploads,
+                now=now,
+            )
             check(voice, rules.voice, "reference voice")
     frame_size = None
     if first_frame is not None:

@@ -1,0 +1,1 @@
+"""Clients of the video services behind one small interface (see `base.Provider`)."""

@@ -1,0 +1,98 @@
+"""Builds the configured provider with real collaborators: httpx client, key from the environment."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import AsyncIterator, Mapping
+
+import anyio
+import httpx
+
+from renderspec.errors import SettingsError
+from renderspec.providers.apiyi import BASE_URL as APIYI_BASE_URL
+from renderspec.providers.apiyi import ApiyiProvider
+from renderspec.providers.base import Provider, Secret, UploadMemo
+from renderspec.providers.dashscope import BASE_URLS, DashScopeProvider
+from renderspec.providers.http import HttpEngine, Sleep, default_timeout
+from renderspec.providers.local import LOCAL_KEY, LocalProvider, start_local_emulator
+from renderspec.settings import Settings
+
+KEY_VARIABLES = {"dashscope": "DASHSCOPE_API_KEY", "apiyi": "APIYI_API_KEY"}
+
+
+def _key(settings: Settings, env: Mapping[str, str]) -> Secret:
+    variable = KEY_VARIABLES[settings.provider]
+    value = env.get(variable, "").strip()
+    if not value:
+        raise SettingsError(f"provider '{settings.provider}' needs an API key in the environment variable {variable}")
+    return Secret(value)
+
+
+def base_url(settings: Settings, env: Mapping[str, str]) -> str:
+    chosen = env.get("RENDERSPEC_BASE_URL") or settings.project.base_url
+    if chosen:
+        return chosen.rstrip("/")
+    if settings.provider == "apiyi":
+        return APIYI_BASE_URL
+    region = settings.project.region
+    if region not in BASE_URLS:
+        raise SettingsError(
+            f"unknown DashScope region '{region}'; choose one of {', '.join(BASE_URLS)} or set base_url"
+        )
+    return BASE_URLS[region]
+
+
+@contextlib.asynccontextmanager
+async def open_provider(
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    sleep: Sleep = anyio.sleep,
+    uploads: UploadMemo | None = None,
+) -> AsyncIterator[Provider]:
+    """The provider for these settings, closed (and its emulator stopped) on exit."""
+    client = httpx.AsyncClient(
+        timeout=default_timeout(), follow_redirects=False, limits=httpx.Limits(max_connections=32)
+    )
+    provider: Provider
+    project = settings.project
+    if settings.provider == "local":
+        emulator = start_local_emulator()
+        engine = HttpEngine(
+            base_url=emulator.url,
+            api_key=Secret(LOCAL_KEY),
+            client=client,
+            sleep=sleep,
+            rng=random.Random(),
+            allow_loopback_downloads=True,
+        )
+        provider = LocalProvider(engine, emulator, poll_interval=project.poll_interval or 0.2)
+    else:
+        url = base_url(settings, env)
+        engine = HttpEngine(
+            base_url=url,
+            api_key=_key(settings, env),
+            client=client,
+            sleep=sleep,
+            allow_loopback_downloads=_is_loopback_url(url),
+        )
+        if settings.provider == "dashscope":
+            provider = DashScopeProvider(engine, poll_interval=project.poll_interval or 15.0, uploads=uploads)
+        else:
+            provider = ApiyiProvider(
+                engine, poll_interval=project.poll_interval or 10.0, data_uri_max_bytes=project.apiyi_data_uri_max_bytes
+            )
+    try:
+        yield provider
+    finally:
+        with anyio.CancelScope(shield=True):
+            await provider.aclose()
+
+
+def _is_loopback_url(url: str) -> bool:
+    """Base URLs on loopback (an emulator) may hand out plain-http result links on loopback."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")

@@ -1,0 +1,292 @@
+"""The one HTTP engine of every provider: retries, backoff, error translation, safe downloads.
+
+Only this module (and the vendor modules through it) knows httpx; every failure leaves it as one
+of renderspec's ProviderErrors, chained with `from`. A create request is never retried once its
+bytes may have reached the service: that is reported as OutcomeUnknown instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import ipaddress
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpx
+
+from renderspec.errors import OutcomeUnknown, ProviderError, Rejected, Unavailable
+from renderspec.providers.base import Secret
+
+log = logging.getLogger("renderspec.providers")
+
+Sleep = Callable[[float], Awaitable[None]]
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+NO_RETRY_CODES = ("Arrearage", "DataInspectionFailed", "InvalidApiKey", "AccessDenied")
+# Errors raised before any byte of the request left: safe to resend even a create.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; a Retry-After answer wins when it is given."""
+
+    attempts: int = 6
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
+        return rng.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+def default_timeout() -> httpx.Timeout:
+    return httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0)
+
+
+class HttpEngine:
+    """Calls one service's API with its key; downloads results without it."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: Secret,
+        client: httpx.AsyncClient,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep,
+        rng: random.Random | None = None,
+        allow_loopback_downloads: bool = False,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        self._client = client
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._allow_loopback = allow_loopback_downloads
+
+    def __repr__(self) -> str:
+        return f"HttpEngine({self.base_url!r})"
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """A 2xx answer, after retrying what may be retried; raises a ProviderError otherwise."""
+        url = f"{self.base_url}{path}"
+        sent_headers = {"Authorization": f"Bearer {self._key.reveal()}", **(headers or {})}
+        last: ProviderError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                assert last is not None
+                wait = self.retry.delay(attempt - 1, self._rng, last.retry_after)
+                log.info(
+                    "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
+                    method,
+                    path,
+                    last.message,
+                    wait,
+                    attempt + 1,
+                    self.retry.attempts,
+                )
+                await self._sleep(wait)
+            try:
+                response = await self._client.request(method, url, json=json, params=params, headers=sent_headers)
+            except NOT_SENT as error:
+                last = Unavailable(f"cannot reach {_host(url)}: {type(error).__name__}")
+                continue
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+                if not idempotent:
+                    raise OutcomeUnknown(
+                        f"{method} {path}: the connection failed after the request was sent ({type(error).__name__}); "
+                        "the service may or may not have accepted it",
+                        hint="check the service's task list before sending it again",
+                    ) from error
+                last = Unavailable(f"{type(error).__name__} talking to {_host(url)}")
+                continue
+            except httpx.HTTPError as error:
+                raise Rejected(f"{method} {path}: {type(error).__name__}") from error
+            if response.is_success:
+                return response
+            failure = _failure(response)
+            log.debug("%s %s -> %d %s", method, path, response.status_code, failure.code)
+            if isinstance(failure, Rejected):
+                raise failure
+            last = failure
+        assert last is not None
+        raise last
+
+    async def upload_form(self, url: str, fields: Mapping[str, str], path: Path) -> None:
+        """A browser-style form upload to a storage host (never with the API key)."""
+        self._check_link(url)
+        last: ProviderError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                assert last is not None
+                await self._sleep(self.retry.delay(attempt - 1, self._rng, last.retry_after))
+            try:
+                content = await anyio.to_thread.run_sync(path.read_bytes)
+            except OSError as error:
+                raise Rejected(f"cannot read {path.name} for upload: {error.strerror}") from error
+            try:
+                response = await self._client.post(url, data=dict(fields), files={"file": (path.name, content)})
+            except httpx.HTTPError as error:
+                last = Unavailable(f"upload to {_host(url)} failed ({type(error).__name__})")
+                continue
+            if response.is_success or (response.status_code == 409 and "FileAlreadyExists" in response.text):
+                return
+            failure = _failure(response)
+            if isinstance(failure, Rejected):
+                raise Rejected(
+                    f"upload of {path.name} refused: {response.status_code} {response.text[:200]}",
+                    status=response.status_code,
+                )
+            last = failure
+        assert last is not None
+        raise last
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def download(self, url: str, destination: Path) -> int:
+        """Streams `url` to `destination` atomically, without the API key; retries cut transfers."""
+        last: ProviderError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                assert last is not None
+                await self._sleep(self.retry.delay(attempt - 1, self._rng, None))
+            try:
+                return await self._download_once(url, destination)
+            except Unavailable as error:
+                last = error
+                log.info("download of %s: %s", _host(url), error.message)
+        assert last is not None
+        raise last
+
+    async def _download_once(self, url: str, destination: Path) -> int:
+        current = url
+        for _ in range(6):
+            self._check_link(current)
+            try:
+                async with self._client.stream("GET", current) as response:
+                    if response.is_redirect:
+                        current = urljoin(current, response.headers.get("location", ""))
+                        continue
+                    if response.status_code != 200:
+                        body = (await response.aread())[:2000].decode("utf-8", "replace")
+                        kind = Unavailable if response.status_code in RETRY_STATUSES else Rejected
+                        expired = "expired" in body.lower()
+                        raise kind(
+                            f"download answered {response.status_code}{' (the link has expired)' if expired else ''}",
+                            status=response.status_code,
+                            hint="query the task again for a fresh link" if expired else None,
+                        )
+                    expected = response.headers.get("content-length")
+                    return await _write_stream(
+                        response, destination, int(expected) if expected and expected.isdigit() else None
+                    )
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+                raise Unavailable(f"the download was cut ({type(error).__name__})") from error
+        raise Rejected("too many redirects while downloading the result")
+
+    def _check_link(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return
+        if parts.scheme == "http" and self._allow_loopback and _is_loopback(parts.hostname or ""):
+            return
+        raise Rejected(f"refusing to download from {parts.scheme}://{parts.hostname}: result links must be https")
+
+
+async def _write_stream(response: httpx.Response, destination: Path, expected: int | None) -> int:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            async for chunk in response.aiter_bytes():
+                handle.write(chunk)
+                size += len(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if expected is not None and size != expected:
+            raise Unavailable(f"the download was cut: got {size} of {expected} bytes")
+        os.replace(temporary, destination)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return size
+
+
+def _failure(response: httpx.Response) -> ProviderError:
+    code, message, request_id = _error_fields(response)
+    status = response.status_code
+    retry_after = _retry_after(response.headers.get("retry-after"))
+    retryable = status in RETRY_STATUSES or (code or "").startswith("Throttling")
+    if any((code or "").startswith(prefix) for prefix in NO_RETRY_CODES):
+        retryable = False
+    kind = Unavailable if retryable else Rejected
+    return kind(
+        f"{status} {code or 'error'}: {message}",
+        code=code,
+        status=status,
+        request_id=request_id,
+        retry_after=retry_after,
+    )
+
+
+def _error_fields(response: httpx.Response) -> tuple[str | None, str, str | None]:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return None, text[:300] or response.reason_phrase, None
+    if not isinstance(body, dict):
+        return None, str(body)[:300], None
+    error = body.get("error")
+    if isinstance(error, dict):  # APIYI's OpenAI-style error envelope
+        message = str(error.get("message", ""))
+        return error.get("code") or error.get("type"), message, body.get("request_id")
+    return body.get("code"), str(body.get("message", "")) or response.reason_phrase, body.get("request_id")
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
