@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from renderspec import __version__
 from renderspec.errors import RenderspecError
@@ -48,6 +48,33 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     plan.add_argument("--check", action="store_true", help="exit 1 if any shot would render")
     plan.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
+
+    build = commands.add_parser("build", help="render what is not cached; update the cache, renders/ and the lock")
+    build.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
+    build.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N", help="tasks in flight at the service at once"
+    )
+    build.add_argument(
+        "--keep-going", action="store_true", help="let the other shots finish when one fails (default in CI)"
+    )
+    build.add_argument("--dry-run", action="store_true", help="show what would render, render nothing")
+    build.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="override the configured provider")
+    build.add_argument("--shot", action="append", default=[], metavar="ID", help="build only this shot (repeatable)")
+    build.add_argument("--force", action="store_true", help="render the selected shots again even if cached")
+    build.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    build.add_argument(
+        "--adopt", action="append", default=[], metavar="SHOT=TASK_ID", help="a lost create's task, found by hand"
+    )
+    build.add_argument(
+        "--resubmit", action="append", default=[], metavar="SHOT", help="send a lost create again (may pay twice)"
+    )
+
+    gc = commands.add_parser("gc", help="drop cache entries that no current spec or the lock refers to")
+    gc.add_argument("--dry-run", action="store_true", help="list what would be dropped")
+
+    clean = commands.add_parser("clean", help="remove materialised renders of shots that no longer exist")
+    clean.add_argument("--all", action="store_true", help="remove every materialised render (the cache keeps them)")
+    clean.add_argument("--dry-run", action="store_true", help="list what would be removed")
 
     emulator = commands.add_parser("emulator", help="run the local API emulator (DashScope and APIYI contracts)")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -139,7 +166,15 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
 
     root = find_root(cwd)
     settings = load_settings(root, env, getattr(args, "provider", None))
-    result = plan_project(settings, args.paths, cwd)
+    if args.command == "build":
+        return _build(args, settings, env, cwd, out, err)
+    if args.command in ("gc", "clean"):
+        from renderspec.housekeeping import clean, gc
+
+        return (gc if args.command == "gc" else clean)(
+            settings, cwd, out, dry_run=args.dry_run, everything=getattr(args, "all", False)
+        )
+    result = plan_project(settings, args.paths, cwd, with_states=args.command == "plan")
     plan = result.plan
 
     if args.command == "check":
@@ -162,6 +197,31 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     if args.check and any(shot.state != "cached" for shot in plan.shots):
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _build(args: argparse.Namespace, settings: Any, env: Mapping[str, str], cwd: Path, out: TextIO, err: TextIO) -> int:
+    from renderspec.build import BuildArguments, run_build
+
+    adopt = {}
+    for item in args.adopt:
+        shot, sep, task = item.partition("=")
+        if not sep or not shot or not task:
+            raise _UsageError(f"renderspec build: --adopt takes SHOT=TASK_ID, got {item!r}")
+        adopt[shot] = task
+    if args.jobs is not None and args.jobs < 1:
+        raise _UsageError("renderspec build: -j must be at least 1")
+    arguments = BuildArguments(
+        paths=args.paths,
+        jobs=args.jobs,
+        keep_going=args.keep_going,
+        dry_run=args.dry_run,
+        shots=args.shot,
+        force=args.force,
+        json=args.json,
+        adopt=adopt,
+        resubmit=args.resubmit,
+    )
+    return run_build(settings, env, arguments, cwd, out, err)
 
 
 def _emulator(args: argparse.Namespace, out: TextIO) -> int:

@@ -8,12 +8,20 @@ import tempfile
 from pathlib import Path
 
 
+def default_mode() -> int:
+    """The mode a plain `open()` would give a new file (mkstemp's 0600 is too private for renders)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Writes to a temporary file beside `path`, fsyncs it, renames it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), default_mode())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

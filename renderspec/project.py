@@ -1,16 +1,19 @@
-"""Reads a project and plans it: the glue between the edges (files, digests) and the pure planner."""
+"""Reads a project and plans it: the glue between the edges (files, digests, lock, cache) and the core."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence, Set
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderspec.assets import AssetFacts
+from renderspec.cache import Cache
+from renderspec.core.decisions import Previous, decide
 from renderspec.core.expansion import expand
 from renderspec.core.planning import Plan, plan
 from renderspec.core.problems import Problem, Severity
 from renderspec.loading import FragmentFiles, read_sources, spec_paths
+from renderspec.manifest import Manifest
 from renderspec.settings import Settings
 
 
@@ -19,10 +22,20 @@ class ProjectPlan:
     plan: Plan
     spec_files: list[str]
     files_read: int
+    cache: Cache
+    manifest: Manifest = field(default_factory=lambda: Manifest(Path(".")))
+    whole_project: bool = True
 
 
-def plan_project(settings: Settings, arguments: Sequence[str], cwd: Path) -> ProjectPlan:
-    """Every shot of the named spec files (or the project's), validated, keyed and priced."""
+def plan_project(
+    settings: Settings,
+    arguments: Sequence[str],
+    cwd: Path,
+    *,
+    with_states: bool = True,
+    forced: Set[str] = frozenset(),
+) -> ProjectPlan:
+    """Every shot of the named spec files (or the project's), validated, keyed, priced and decided."""
     root = settings.root
     paths = spec_paths(arguments, root, settings.project.specs, cwd)
     sources, read_problems = read_sources(paths, root)
@@ -32,6 +45,29 @@ def plan_project(settings: Settings, arguments: Sequence[str], cwd: Path) -> Pro
     facts = assets.facts(expansion.local_files())
     assets.save()
     result = plan(expansion, facts, provider_kind=settings.provider_kind, pricing=settings.pricing)
-    for warning in assets.warnings:
+    cache = Cache(settings.cache_dir)
+    manifest = Manifest(root)
+    if with_states and result.is_valid:
+        manifest = Manifest.load(root)
+        cached = {shot.key for shot in result.shots if cache.has(shot.key)}
+        previous: dict[str, Previous] = {}
+        for shot in result.shots:
+            entry = manifest.entries.get(shot.id)
+            if entry is None:
+                continue
+            payload = None
+            if entry.key != shot.key and shot.key not in cached:
+                old = cache.get(entry.key)
+                payload = old.meta.get("payload") if old else None
+            previous[shot.id] = Previous(key=entry.key, payload=payload)
+        result.shots = decide(result.shots, previous, cached, forced=forced)
+    for warning in [*assets.warnings, *cache.warnings]:
         result.problems.append(Problem(file=str(settings.project.cache), message=warning, severity=Severity.WARNING))
-    return ProjectPlan(plan=result, spec_files=[source.path for source in sources], files_read=assets.files_read)
+    return ProjectPlan(
+        plan=result,
+        spec_files=[source.path for source in sources],
+        files_read=assets.files_read,
+        cache=cache,
+        manifest=manifest,
+        whole_project=not arguments,
+    )

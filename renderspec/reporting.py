@@ -155,3 +155,75 @@ def rich_plan(plan: Plan, out: TextIO) -> None:
         )
     console.print(table)
     console.print(summary_line(plan.shots), highlight=False)
+
+
+class LineEvents:
+    """Build progress as plain timestamped lines (CI logs, pipes, --json runs on stderr)."""
+
+    def __init__(self, out: TextIO, clock: Any = None) -> None:
+        import time
+
+        self.out = out
+        self.clock = clock or time.time
+        self.spent = 0.0
+
+    def _line(self, text: str) -> None:
+        import time
+
+        print(f"[{time.strftime('%H:%M:%S', time.localtime(self.clock()))}] {text}", file=self.out, flush=True)
+
+    def stage(self, shot: PlannedShot, stage: str) -> None:
+        self._line(f"{shot.id}: {stage}")
+
+    def done(self, result: Any) -> None:
+        if result.outcome == "rendered" and result.cost:
+            self.spent += result.cost
+        detail = f" -> {result.output}" if result.output else f": {result.message}" if result.message else ""
+        self._line(
+            f"{result.shot.id}: {result.outcome}{detail} (spent so far {money(self.spent, result.shot.currency)})"
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class RichEvents:
+    """Build progress as rich bars on a terminal: overall, and one line per shot in flight."""
+
+    def __init__(self, out: TextIO, total: int, currency: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.currency = currency
+        self.spent = 0.0
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=Console(file=out),
+        )
+        self.overall = self.progress.add_task("all shots", total=total, note="")
+        self.rows: dict[str, Any] = {}
+        self.progress.start()
+
+    def stage(self, shot: PlannedShot, stage: str) -> None:
+        row = self.rows.get(shot.id)
+        if row is None:
+            self.rows[shot.id] = self.progress.add_task(f"  {shot.id}", total=None, note=stage)
+        else:
+            self.progress.update(row, note=stage)
+
+    def done(self, result: Any) -> None:
+        if result.outcome == "rendered" and result.cost:
+            self.spent += result.cost
+        row = self.rows.pop(result.shot.id, None)
+        if row is not None:
+            self.progress.remove_task(row)
+        if result.outcome == "failed":
+            self.progress.console.print(f"[red]{result.shot.id}: failed: {result.message}[/]", highlight=False)
+        self.progress.update(self.overall, advance=1, note=f"spent {money(self.spent, self.currency)}")
+
+    def close(self) -> None:
+        self.progress.stop()

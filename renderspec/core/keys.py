@@ -21,14 +21,24 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def content_key(provider_kind: str, request: Mapping[str, Any], facts: Mapping[str, FileFacts | None]) -> str:
-    """The hex sha256 that names a shot's render in the cache."""
-    payload = {
+def key_payload(
+    provider_kind: str, request: Mapping[str, Any], facts: Mapping[str, FileFacts | None]
+) -> dict[str, Any]:
+    """What a key hashes; kept in the cache so a later plan can say which input changed."""
+    return {
         "key_version": KEY_VERSION,
         "provider_kind": provider_kind,
         "request": substitute_files(request, lambda ref: _key_form(ref, facts)),
     }
+
+
+def key_of(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def content_key(provider_kind: str, request: Mapping[str, Any], facts: Mapping[str, FileFacts | None]) -> str:
+    """The hex sha256 that names a shot's render in the cache."""
+    return key_of(key_payload(provider_kind, request, facts))
 
 
 def display_request(request: Mapping[str, Any], digests: Mapping[str, str]) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from renderspec.core.locations import Path
@@ -110,6 +110,8 @@ class PlannedShot:
     index: int
     key: str
     request: dict[str, Any]
+    payload: dict[str, Any]
+    expected_size: tuple[int, int] | None
     model: str
     duration: int
     resolution: str
@@ -120,3 +122,6 @@ class PlannedShot:
     currency: str
     state: str = "new"
     reasons: tuple[str, ...] = ("new shot",)
+
+    def with_state(self, state: str, reasons: tuple[str, ...]) -> PlannedShot:
+        return replace(self, state=state, reasons=reasons)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from renderspec.core.expansion import DEFAULT_MODEL, Expansion
-from renderspec.core.keys import content_key
+from renderspec.core.keys import key_of, key_payload
 from renderspec.core.locations import Path
 from renderspec.core.model import FileFacts, FileRef, LocalFile, PlannedShot, ShotDraft
 from renderspec.core.problems import Problem, Severity, sort_key
-from renderspec.core.rules import MediaType, ModelRules, rules_for
+from renderspec.core.rules import MediaType, ModelRules, output_size, rules_for
 from renderspec.core.validation import Finding, check_file, check_shot, rule_for_role, unknown_model
 
 
@@ -132,6 +132,7 @@ def _planned(
     pricing: Pricing,
 ) -> PlannedShot:
     request = request_body(draft, rules)
+    payload = key_payload(provider_kind, request, facts)
     digests: dict[str, str] = {}
     video_seconds: float | None = 0.0
     for item in draft.media:
@@ -151,7 +152,9 @@ def _planned(
         id=draft.id,
         spec=draft.spec,
         index=draft.index,
-        key=content_key(provider_kind, request, facts),
+        key=key_of(payload),
+        payload=payload,
+        expected_size=_expected_size(draft, facts),
         request=request,
         model=draft.model,
         duration=duration,
@@ -162,6 +165,18 @@ def _planned(
         cost=cost,
         currency=pricing.currency,
     )
+
+
+def _expected_size(draft: ShotDraft, facts: Mapping[str, FileFacts | None]) -> tuple[int, int] | None:
+    """The render's pixel size, where the rules table (or the first frame's shape) fixes it."""
+    resolution, ratio = draft.parameters["resolution"], draft.parameters["ratio"]
+    frame = next((item for item in draft.media if item.type is MediaType.FIRST_FRAME), None)
+    if frame is None:
+        return output_size(resolution, ratio)
+    fact = facts.get(frame.file.path) if isinstance(frame.file, LocalFile) else None
+    if fact is None or not fact.width or not fact.height:
+        return None
+    return output_size(resolution, ratio, (fact.width, fact.height))
 
 
 def _seconds(ref: FileRef, facts: Mapping[str, FileFacts | None]) -> float | None:

@@ -25,6 +25,7 @@ import anyio
 import httpx
 
 from renderspec.errors import OutcomeUnknown, ProviderError, Rejected, Unavailable
+from renderspec.fsutil import default_mode
 from renderspec.providers.base import Secret
 
 log = logging.getLogger("renderspec.providers")
@@ -222,6 +223,7 @@ async def _write_stream(response: httpx.Response, destination: Path, expected: i
     size = 0
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), default_mode())
             async for chunk in response.aiter_bytes():
                 handle.write(chunk)
                 size += len(chunk)

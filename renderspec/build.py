@@ -1,0 +1,273 @@
+"""`renderspec build`: plan, resolve what the journal left open, render the rest, record it all.
+
+Glue only: the planner decides, the executor carries out, the outputs and lock record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from renderspec import reporting
+from renderspec.cache import Cache, FileUploadMemo, workspace_lock
+from renderspec.core.model import PlannedShot
+from renderspec.errors import SettingsError
+from renderspec.executor import BuildOptions, Executor, Outcome, ShotResult
+from renderspec.media import verify_render
+from renderspec.outputs import ProjectOutputs
+from renderspec.project import ProjectPlan, plan_project
+from renderspec.providers.factory import open_provider
+from renderspec.recovery import resolve_unknown
+from renderspec.settings import Settings
+
+DEFAULT_JOBS = {"local": 4, "dashscope": 4, "apiyi": 6}
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class BuildArguments:
+    paths: Sequence[str] = ()
+    jobs: int | None = None
+    keep_going: bool = False
+    dry_run: bool = False
+    shots: Sequence[str] = ()
+    force: bool = False
+    json: bool = False
+    adopt: Mapping[str, str] = field(default_factory=dict)
+    resubmit: Sequence[str] = ()
+
+
+def run_build(
+    settings: Settings, env: Mapping[str, str], args: BuildArguments, cwd: Path, out: TextIO, err: TextIO
+) -> int:
+    human = err if args.json else out
+    with workspace_lock(settings.cache_dir, wait=True, notice=err):
+        forced = frozenset(args.shots) if args.force else frozenset()
+        project = plan_project(settings, args.paths, cwd, forced=forced)
+        plan = project.plan
+        reporting.print_problems(plan.problems, err)
+        if not plan.is_valid:
+            print(reporting.problem_summary(plan, len(project.spec_files)), file=err)
+            if args.json:
+                reporting.write_json(
+                    {
+                        "shots": [],
+                        "summary": {"errors": len(plan.errors)},
+                        "problems": [p.as_json() for p in plan.problems],
+                    },
+                    out,
+                )
+            return EXIT_INVALID
+        selected = _select(plan.shots, args.shots)
+        if args.force and not args.shots:
+            project = plan_project(settings, args.paths, cwd, forced=frozenset(shot.id for shot in selected))
+            selected = project.plan.shots
+        outputs = ProjectOutputs(settings.root, settings.project.renders, project.manifest)
+        restored = _restore_cached(project, outputs, selected)
+        to_render = [shot for shot in selected if shot.state != "cached"]
+        if args.dry_run:
+            reporting.plain_plan(_subplan(project, to_render), human)
+            return EXIT_OK
+        _apply_decisions(project.cache, selected, args)
+        results: list[ShotResult] = []
+        if to_render:
+            try:
+                results = anyio.run(_render, settings, env, args, project, outputs, to_render, human)
+            except KeyboardInterrupt:
+                open_tasks = len(project.cache.journal())
+                print(
+                    f"interrupted: {open_tasks} task(s) still at the service are journaled in {settings.project.cache}/journal; "
+                    "run `renderspec build` again to collect them without paying again",
+                    file=err,
+                )
+                raise
+        if project.whole_project and not args.shots:
+            current = {shot.id for shot in plan.shots}
+            for shot_id in [shot_id for shot_id in project.manifest.entries if shot_id not in current]:
+                project.manifest.drop(shot_id)
+        project.manifest.save()
+        by_id = {result.shot.id: result for result in results}
+        final = [
+            by_id.get(shot.id) or ShotResult(shot, Outcome.CACHED, output=outputs.output_path(shot.id))
+            for shot in selected
+        ]
+        _report(final, restored, settings, args, project, out, human)
+        return EXIT_FAILED if any(result.outcome in (Outcome.FAILED, Outcome.SKIPPED) for result in final) else EXIT_OK
+
+
+async def _render(
+    settings: Settings,
+    env: Mapping[str, str],
+    args: BuildArguments,
+    project: ProjectPlan,
+    outputs: ProjectOutputs,
+    shots: list[PlannedShot],
+    human: TextIO,
+) -> list[ShotResult]:
+    cache = project.cache
+    memo = FileUploadMemo(settings.cache_dir / "uploads.json")
+    async with open_provider(settings, env, uploads=memo) as provider:
+        options = BuildOptions(
+            jobs=args.jobs or settings.project.concurrency or DEFAULT_JOBS[settings.provider],
+            poll_interval=provider.poll_interval,
+            timeout=settings.project.timeout,
+            keep_going=args.keep_going or bool(env.get("CI")),
+            size_tolerance=0.0 if settings.provider == "local" else 0.05,
+        )
+        known = {entry.task_id for entry in project.manifest.entries.values() if entry.task_id}
+        known |= {str(record["task_id"]) for record in cache.journal().values() if record.get("task_id")}
+        for note in await resolve_unknown(
+            provider,
+            cache,
+            {shot.key: shot for shot in shots},
+            known,
+            poll_interval=provider.poll_interval,
+            patience=settings.project.timeout,
+        ):
+            print(note, file=human)
+        events: Any = (
+            reporting.RichEvents(human, len(shots), shots[0].currency)
+            if human.isatty()
+            else reporting.LineEvents(human)
+        )
+        executor = Executor(
+            provider=provider,
+            cache=cache,
+            files_root=settings.root,
+            outputs=outputs,
+            events=events,
+            options=options,
+            verify=_verify,
+        )
+        try:
+            return await executor.run(shots, cache.journal())
+        finally:
+            events.close()
+
+
+def _verify(path: Path, shot: PlannedShot, tolerance: float) -> Any:
+    return verify_render(path, size=shot.expected_size, seconds=shot.duration, size_tolerance=tolerance)
+
+
+def _select(shots: list[PlannedShot], wanted: Sequence[str]) -> list[PlannedShot]:
+    if not wanted:
+        return shots
+    known = {shot.id for shot in shots}
+    missing = [shot_id for shot_id in wanted if shot_id not in known]
+    if missing:
+        raise SettingsError(f"no shot with id {', '.join(missing)}; `renderspec plan` lists the shot ids")
+    return [shot for shot in shots if shot.id in set(wanted)]
+
+
+def _restore_cached(project: ProjectPlan, outputs: ProjectOutputs, shots: list[PlannedShot]) -> int:
+    """Cached shots whose render or lock entry is missing (a fresh checkout, a renamed shot) get them back."""
+    restored = 0
+    for shot in shots:
+        if shot.state != "cached":
+            continue
+        entry = project.manifest.entries.get(shot.id)
+        target = outputs.root / outputs.output_path(shot.id)
+        if entry is not None and entry.key == shot.key and entry.spec == shot.spec and target.exists():
+            continue
+        cached = project.cache.get(shot.key)
+        if cached is None:
+            continue
+        outputs.commit(shot, cached, cached.meta.get("task_id"))
+        restored += 1
+    return restored
+
+
+def _apply_decisions(cache: Cache, shots: list[PlannedShot], args: BuildArguments) -> None:
+    """--adopt SHOT=TASK and --resubmit SHOT settle creates whose answer was lost."""
+    by_id = {shot.id: shot for shot in shots}
+    for shot_id, task_id in args.adopt.items():
+        if shot_id not in by_id:
+            raise SettingsError(f"--adopt names shot {shot_id}, which is not in this build")
+        record = cache.journal().get(by_id[shot_id].key, {})
+        cache.record(
+            by_id[shot_id].key, shot=shot_id, task_id=task_id, submitted_at=record.get("sent_at") or time.time()
+        )
+    for shot_id in args.resubmit:
+        if shot_id not in by_id:
+            raise SettingsError(f"--resubmit names shot {shot_id}, which is not in this build")
+        cache.forget(by_id[shot_id].key)
+
+
+def _subplan(project: ProjectPlan, shots: list[PlannedShot]) -> Any:
+    from dataclasses import replace
+
+    return replace(project.plan, shots=shots)
+
+
+def _report(
+    results: list[ShotResult],
+    restored: int,
+    settings: Settings,
+    args: BuildArguments,
+    project: ProjectPlan,
+    out: TextIO,
+    human: TextIO,
+) -> None:
+    rendered = [r for r in results if r.outcome is Outcome.RENDERED]
+    cached = [r for r in results if r.outcome is Outcome.CACHED]
+    failed = [r for r in results if r.outcome is Outcome.FAILED]
+    skipped = [r for r in results if r.outcome is Outcome.SKIPPED]
+    currency = results[0].shot.currency if results else "CNY"
+    spent = sum(r.cost or 0.0 for r in rendered)
+    if args.json:
+        document = {
+            "shots": [
+                {
+                    "id": r.shot.id,
+                    "key": r.shot.key,
+                    "state": r.outcome.value,
+                    "output": r.output
+                    or (project.manifest.entries[r.shot.id].output if r.shot.id in project.manifest.entries else None),
+                    "task_id": r.task_id,
+                    "seconds": round(r.seconds, 3),
+                    "cost": r.cost,
+                    "code": r.code,
+                    "message": r.message,
+                }
+                for r in results
+            ],
+            "summary": {
+                "rendered": len(rendered),
+                "cached": len(cached),
+                "failed": len(failed),
+                "skipped": len(skipped),
+                "spent": round(spent, 4),
+                "currency": currency,
+            },
+        }
+        out.write(json.dumps(document, ensure_ascii=False) + "\n")
+    for result in failed + skipped:
+        line = project.plan.line_of(result.shot)
+        where = f"{result.shot.spec}:{line}" if line else result.shot.spec
+        print(f"{where}: shot {result.shot.id}: {result.outcome.value}: {result.message}", file=human)
+    renders = settings.project.renders
+    if not rendered and not failed and not skipped:
+        extra = f" (restored {restored} in {renders}/)" if restored else ""
+        print(
+            f"nothing to render: {len(cached)} shot{'s' if len(cached) != 1 else ''} cached{extra}; videos are in {renders}/",
+            file=human,
+        )
+        return
+    cost = reporting.money(spent, currency)
+    spend = (
+        f"the service would have charged about {cost} (the emulator charged nothing)"
+        if settings.provider == "local"
+        else f"spent about {cost}"
+    )
+    print(
+        f"rendered {len(rendered)}, cached {len(cached)}, failed {len(failed)}, skipped {len(skipped)}; {spend}; videos are in {renders}/",
+        file=human,
+    )
+    if failed or skipped:
+        print("run `renderspec build` again to retry the failed shots (rendered shots are kept)", file=human)

@@ -1,0 +1,311 @@
+"""Carrying out a plan: upload, submit, poll, download, verify, commit — concurrently, never paying twice.
+
+Every create is journaled before it is sent and its task id the moment it is known, so a build
+that dies resumes polling instead of creating again. One shot's failure is a result, not a crash.
+The executor never reads specs or picks a provider: it receives planned shots and collaborators.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+from renderspec.cache import Cache, Entry
+from renderspec.core.model import LocalFile, PlannedShot, RemoteFile
+from renderspec.errors import InvalidOutput, JobTimedOut, OutcomeUnknown, ProviderError, Rejected, Unavailable
+from renderspec.providers.base import Provider, TaskState, TaskStatus
+
+
+class Outcome(enum.StrEnum):
+    RENDERED = "rendered"
+    CACHED = "cached"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(slots=True)
+class ShotResult:
+    shot: PlannedShot
+    outcome: Outcome
+    seconds: float = 0.0
+    task_id: str | None = None
+    output: str | None = None
+    code: str | None = None
+    message: str | None = None
+    usage: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def cost(self) -> float | None:
+        return self.shot.cost if self.outcome is Outcome.RENDERED else 0.0 if self.outcome is Outcome.CACHED else None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    jobs: int = 4
+    transfers: int = 4
+    submit_interval: float = 0.2
+    poll_interval: float = 15.0
+    timeout: float = 1200.0
+    keep_going: bool = False
+    size_tolerance: float = 0.0
+
+
+class Events(Protocol):
+    """What the executor tells the console: a shot's stage, and its end."""
+
+    def stage(self, shot: PlannedShot, stage: str) -> None: ...
+
+    def done(self, result: ShotResult) -> None: ...
+
+
+class Outputs(Protocol):
+    """Where a committed render goes next (renders/ and the lock); called once per rendered shot."""
+
+    def commit(self, shot: PlannedShot, entry: Entry, task_id: str | None) -> str: ...
+
+
+Verify = Callable[[Path, PlannedShot, float], Any]
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        cache: Cache,
+        files_root: Path,
+        outputs: Outputs,
+        events: Events,
+        options: BuildOptions,
+        verify: Verify,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.provider = provider
+        self.cache = cache
+        self.files_root = files_root
+        self.outputs = outputs
+        self.events = events
+        self.options = options
+        self.verify = verify
+        self.clock = clock
+        self.sleep = sleep
+        self._in_flight = anyio.CapacityLimiter(max(1, options.jobs))
+        self._transfers = anyio.CapacityLimiter(max(1, options.transfers))
+        self._submit_lock = anyio.Lock()
+        self._last_submit = -math.inf
+        self._stopping = False
+        self._commit_lock = anyio.Lock()
+
+    async def run(self, shots: list[PlannedShot], journal: Mapping[str, Mapping[str, Any]]) -> list[ShotResult]:
+        """Renders every shot; returns one result per shot, in the order given."""
+        results: dict[str, ShotResult] = {}
+
+        async def one(shot: PlannedShot) -> None:
+            results[shot.id] = await self._shot(shot, journal.get(shot.key))
+            self.events.done(results[shot.id])
+
+        async with anyio.create_task_group() as group:
+            for shot in shots:
+                group.start_soon(one, shot)
+        return [results[shot.id] for shot in shots]
+
+    # -- one shot ----------------------------------------------------------------------------
+
+    async def _shot(self, shot: PlannedShot, record: Mapping[str, Any] | None) -> ShotResult:
+        started = self.clock()
+        try:
+            return await self._render(shot, record, started)
+        except _Skip:
+            return ShotResult(
+                shot,
+                Outcome.SKIPPED,
+                message="not started: an earlier shot failed (use --keep-going to render the rest)",
+            )
+        except ProviderError as error:
+            self._stopping = self._stopping or not self.options.keep_going
+            return ShotResult(
+                shot,
+                Outcome.FAILED,
+                self.clock() - started,
+                getattr(error, "task_id", None),
+                code=error.code,
+                message=str(error),
+            )
+        except InvalidOutput as error:
+            self._stopping = self._stopping or not self.options.keep_going
+            return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="InvalidOutput", message=str(error))
+
+    async def _render(self, shot: PlannedShot, record: Mapping[str, Any] | None, started: float) -> ShotResult:
+        if self.cache.has(shot.key):
+            return ShotResult(shot, Outcome.CACHED, output=None)
+        async with self._in_flight:
+            task_id = record.get("task_id") if record else None
+            submitted_at = float(record.get("submitted_at", started)) if record else started
+            if task_id is None:
+                if self._stopping:
+                    return ShotResult(
+                        shot,
+                        Outcome.SKIPPED,
+                        message="not started: an earlier shot failed (use --keep-going to render the rest)",
+                    )
+                body = await self._with_links(shot)
+                task_id, submitted_at = await self._submit(shot, body)
+            else:
+                self.events.stage(shot, "resuming")
+            status = await self._wait_for_final(shot, str(task_id), submitted_at)
+        if status.state is not TaskState.SUCCEEDED:
+            self.cache.forget(shot.key)  # failed, canceled or lost tasks are not billed: the next build may retry
+            code = status.code or status.state.value
+            what = {
+                "FAILED": "the task failed",
+                "CANCELED": "the task was canceled",
+                "UNKNOWN": "the service no longer knows the task",
+            }
+            message = f"{what.get(status.state.value, 'the task ended')}: {status.code or status.state.value}: {status.message or 'no message'}"
+            self._stopping = self._stopping or not self.options.keep_going
+            return ShotResult(shot, Outcome.FAILED, self.clock() - started, str(task_id), code=code, message=message)
+        entry = await self._collect(shot, str(task_id), status)
+        async with self._commit_lock:
+            output = self.outputs.commit(shot, entry, str(task_id))
+        self.cache.forget(shot.key)
+        return ShotResult(
+            shot, Outcome.RENDERED, self.clock() - started, str(task_id), output=output, usage=status.usage
+        )
+
+    async def _with_links(self, shot: PlannedShot) -> dict[str, Any]:
+        """The request with every local file replaced by a link the service can fetch."""
+        self.events.stage(shot, "uploading")
+        links: dict[str, str] = {}
+        for path, digest in shot.digests.items():
+            async with self._transfers:
+                links[path] = await self.provider.upload(self.files_root / path, digest, shot.model)
+
+        def link(value: Any) -> Any:
+            if isinstance(value, LocalFile):
+                return links[value.path]
+            if isinstance(value, RemoteFile):
+                return value.url
+            return value
+
+        request = shot.request
+        media = [{name: link(value) for name, value in item.items()} for item in request["input"]["media"]]
+        return {**request, "input": {**request["input"], "media": media}}
+
+    async def _submit(self, shot: PlannedShot, body: dict[str, Any]) -> tuple[str, float]:
+        async with self._submit_lock:
+            wait = self._last_submit + self.options.submit_interval - self.clock()
+            if wait > 0:
+                await self.sleep(wait)
+            self._last_submit = self.clock()
+            if self._stopping:
+                raise _Skip()
+            sent_at = self.clock()
+            self.cache.record(
+                shot.key,
+                shot=shot.id,
+                provider=self.provider.name,
+                model=shot.model,
+                sent_at=sent_at,
+                prompt=shot.request["input"]["prompt"],
+            )
+            self.events.stage(shot, "submitting")
+            try:
+                submitted = await self.provider.create(body)
+            except OutcomeUnknown:
+                self.cache.record(shot.key, outcome="unknown")
+                raise
+            except ProviderError:
+                self.cache.forget(shot.key)  # answered with an error: nothing was created
+                raise
+            self.cache.record(
+                shot.key, task_id=submitted.task_id, request_id=submitted.request_id, submitted_at=sent_at
+            )
+        return submitted.task_id, sent_at
+
+    async def _wait_for_final(self, shot: PlannedShot, task_id: str, submitted_at: float) -> TaskStatus:
+        deadline = submitted_at + self.options.timeout
+        stage = ""
+        while True:
+            try:
+                status = await self.provider.query(task_id)
+            except Unavailable:
+                status = None
+            if status is not None:
+                if status.state.is_final:
+                    return status
+                current = "running" if status.state is TaskState.RUNNING else "queued"
+                if current != stage:
+                    stage = current
+                    self.events.stage(shot, current)
+            if self.clock() >= deadline:
+                error = JobTimedOut(
+                    f"task {task_id} is still not finished after {self.options.timeout / 60:.0f} min",
+                    hint="run the build again later to keep waiting for it (no new charge)",
+                )
+                error.task_id = task_id  # type: ignore[attr-defined]
+                raise error
+            await self.sleep(self.options.poll_interval)
+
+    async def _collect(self, shot: PlannedShot, task_id: str, status: TaskStatus) -> Entry:
+        """Downloads and verifies the result (asking for a fresh link if one expired), then caches it."""
+        self.events.stage(shot, "downloading")
+        staging = self.cache.staging_file()
+        url = status.video_url
+        for attempt in range(2):
+            if not url:
+                raise Rejected(f"task {task_id} SUCCEEDED without a video link")
+            try:
+                async with self._transfers:
+                    size = await self.provider.download(url, staging)
+                break
+            except Rejected as error:
+                if attempt or "expired" not in error.message:
+                    raise
+                url = (await self.provider.query(task_id)).video_url
+        try:
+            facts = await anyio.to_thread.run_sync(self.verify, staging, shot, self.options.size_tolerance)
+        except InvalidOutput:
+            staging.unlink(missing_ok=True)
+            raise
+        digest = await anyio.to_thread.run_sync(_sha256, staging)
+        meta = {
+            "shot": shot.id,
+            "spec": shot.spec,
+            "provider": self.provider.name,
+            "provider_kind": self.provider.kind,
+            "model": shot.model,
+            "task_id": task_id,
+            "request_id": status.request_id,
+            "payload": shot.payload,
+            "usage": dict(status.usage),
+            "times": dict(status.times),
+            "video_sha256": digest,
+            "video_size": size,
+            "video": {
+                "codec": getattr(facts, "codec", None),
+                "width": getattr(facts, "width", None),
+                "height": getattr(facts, "height", None),
+                "seconds": getattr(facts, "seconds", None),
+            },
+            "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
+        }
+        return await anyio.to_thread.run_sync(self.cache.put, shot.key, staging, meta)
+
+
+class _Skip(Exception):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
