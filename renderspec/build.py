@@ -120,17 +120,21 @@ async def _render(
             keep_going=args.keep_going or bool(env.get("CI")),
             size_tolerance=0.0 if settings.provider == "local" else 0.05,
         )
-        known = {entry.task_id for entry in project.manifest.entries.values() if entry.task_id}
-        known |= {str(record["task_id"]) for record in cache.journal().values() if record.get("task_id")}
+
+        def known_ids() -> set[str]:
+            ids = {entry.task_id for entry in project.manifest.entries.values() if entry.task_id}
+            return ids | {str(record["task_id"]) for record in cache.journal().values() if record.get("task_id")}
+
         for note in await resolve_unknown(
             provider,
             cache,
             {shot.key: shot for shot in shots},
-            known,
+            known_ids(),
             poll_interval=provider.poll_interval,
             patience=settings.project.timeout,
         ):
             print(note, file=human)
+        known = known_ids()
         events: Any = (
             reporting.RichEvents(human, len(shots), shots[0].currency)
             if human.isatty()
@@ -144,6 +148,7 @@ async def _render(
             events=events,
             options=options,
             verify=_verify,
+            known_task_ids=known,
         )
         try:
             return await executor.run(shots, cache.journal())

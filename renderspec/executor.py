@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,6 +87,7 @@ class Executor:
         verify: Verify,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        known_task_ids: Set[str] = frozenset(),
     ) -> None:
         self.provider = provider
         self.cache = cache
@@ -103,6 +104,7 @@ class Executor:
         self._last_submit = -math.inf
         self._stopping = False
         self._commit_lock = anyio.Lock()
+        self._known: set[str] = set(known_task_ids)
 
     async def run(self, shots: list[PlannedShot], journal: Mapping[str, Mapping[str, Any]]) -> list[ShotResult]:
         """Renders every shot; returns one result per shot, in the order given."""
@@ -207,28 +209,46 @@ class Executor:
             self._last_submit = self.clock()
             if self._stopping:
                 raise _Skip()
-            sent_at = self.clock()
-            self.cache.record(
-                shot.key,
-                shot=shot.id,
-                provider=self.provider.name,
-                model=shot.model,
-                sent_at=sent_at,
-                prompt=shot.request["input"]["prompt"],
-            )
-            self.events.stage(shot, "submitting")
-            try:
-                submitted = await self.provider.create(body)
-            except OutcomeUnknown:
-                self.cache.record(shot.key, outcome="unknown")
-                raise
-            except ProviderError:
-                self.cache.forget(shot.key)  # answered with an error: nothing was created
-                raise
-            self.cache.record(
-                shot.key, task_id=submitted.task_id, request_id=submitted.request_id, submitted_at=sent_at
-            )
-        return submitted.task_id, sent_at
+            # Creates are serialised under this lock, so when one's answer is lost every other
+            # create of this build has its task id recorded: the service's list can then tell.
+            for _ in range(3):
+                sent_at = self.clock()
+                self.cache.record(
+                    shot.key, shot=shot.id, provider=self.provider.name, model=shot.model, sent_at=sent_at
+                )
+                self.events.stage(shot, "submitting")
+                try:
+                    submitted = await self.provider.create(body)
+                except OutcomeUnknown:
+                    self.cache.record(shot.key, outcome="unknown")
+                    found = await self._find_lost(shot, sent_at)
+                    if found is _NOT_CREATED:
+                        continue
+                    if found is None:
+                        raise
+                    task_id = str(found)
+                except ProviderError:
+                    self.cache.forget(shot.key)  # answered with an error: nothing was created
+                    raise
+                else:
+                    task_id = submitted.task_id
+                self.cache.record(shot.key, task_id=task_id, submitted_at=sent_at)
+                self._known.add(task_id)
+                return task_id, sent_at
+            raise OutcomeUnknown(f"three creates for shot {shot.id} lost their answers and none reached the service")
+
+    async def _find_lost(self, shot: PlannedShot, sent_at: float) -> object:
+        """The task a lost create made, _NOT_CREATED when the list shows none, None when unsure."""
+        try:
+            listed = await self.provider.recent_tasks(shot.model, sent_at - 2.0)
+        except ProviderError:
+            return None
+        if listed is None:
+            return None
+        fresh = [task.task_id for task in listed if task.task_id not in self._known]
+        if len(fresh) == 1:
+            return fresh[0]
+        return _NOT_CREATED if not fresh else None
 
     async def _wait_for_final(self, shot: PlannedShot, task_id: str, submitted_at: float) -> TaskStatus:
         deadline = submitted_at + self.options.timeout
@@ -302,6 +322,9 @@ class Executor:
 
 class _Skip(Exception):
     pass
+
+
+_NOT_CREATED = object()
 
 
 def _sha256(path: Path) -> str:

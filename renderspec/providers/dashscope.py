@@ -130,7 +130,8 @@ class DashScopeProvider:
 
     async def upload(self, path: Path, sha256: str, model: str) -> str:
         now = self._clock()
-        cached = self._uploads.get(sha256, self.name, model, now)
+        where = f"{self.name}@{self.engine.base_url}"  # links are bound to one account and region
+        cached = self._uploads.get(sha256, where, model, now)
         if cached is not None:
             return cached
         answer = _json_object(
@@ -151,7 +152,7 @@ class DashScopeProvider:
         }
         await self.engine.upload_form(str(policy["upload_host"]), form, path)
         url = f"oss://{key}"
-        self._uploads.put(sha256, self.name, model, url, now + UPLOAD_LIFETIME - UPLOAD_MARGIN)
+        self._uploads.put(sha256, where, model, url, now + UPLOAD_LIFETIME - UPLOAD_MARGIN)
         return url
 
     async def download(self, url: str, destination: Path) -> int:
