@@ -1,10 +1,10 @@
-# The two commands a new machine needs: `make test` and (once builds land) `make render`.
+# The two commands a new machine needs: `make render` (the example, offline) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check plan lint bench clean-venv
+.PHONY: test render check plan emulator lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+render: $(STAMP)
+	$(BIN)/renderspec build
+
+emulator: $(STAMP)
+	$(BIN)/renderspec emulator
 
 check: $(STAMP)
 	$(BIN)/renderspec check

@@ -3,7 +3,8 @@
 Generates a project of N shots over M reference images in a temporary folder, then times the
 real command in a fresh interpreter (start-up included) and reads its peak memory:
 - cold: no digest memo yet, every reference file is hashed and probed;
-- warm: nothing changed since the last plan, so no file contents are read.
+- warm: nothing changed since the last plan, so no file contents are read;
+- built: as after a full build: every shot in renderspec.lock and in the cache, all `cached`.
 
 Usage: python bench/plan_noop.py [--shots 1000 10000] [--refs 50] [--repeat 3]
 """
@@ -11,6 +12,7 @@ Usage: python bench/plan_noop.py [--shots 1000 10000] [--refs 50] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -47,6 +49,41 @@ def make_project(root: Path, shots: int, refs: int) -> None:
         (root / "specs" / f"part-{first // SHOTS_PER_FILE:03d}.toml").write_text("\n".join(lines))
 
 
+def fake_build(root: Path) -> None:
+    """Writes the lock and cache entries a full build would leave (tiny stand-in videos)."""
+    from renderspec.manifest import LockEntry, Manifest
+
+    document = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "renderspec", "plan", "--json"], cwd=root, capture_output=True, check=True
+        ).stdout
+    )
+    manifest = Manifest(root)
+    for shot in document["shots"]:
+        key = shot["key"]
+        folder = root / "cache" / "objects" / key[:2] / key
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "video.mp4").write_bytes(b"0")
+        (folder / "meta.json").write_text(
+            json.dumps({"format": 1, "key": key, "video_size": 1, "video_sha256": "0" * 64, "payload": None})
+        )
+        manifest.set(
+            shot["id"],
+            LockEntry(
+                shot["spec"],
+                key,
+                f"renders/{shot['id']}.mp4",
+                "0" * 64,
+                shot["model"],
+                shot["duration"],
+                shot["resolution"],
+                shot["ratio"],
+                "task-" + key[:8],
+            ),
+        )
+    manifest.save()
+
+
 def run_plan(root: Path, *extra: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one `renderspec plan` in a fresh interpreter."""
     command = [sys.executable, "-m", "renderspec", "plan", *extra]
@@ -78,6 +115,11 @@ def main() -> None:
             cold = run_plan(root)
             print(f"{shots:>6} {args.refs:>5} {'cold':<12} {cold[0]:>7.2f} {cold[1]:>8.0f}")
             for label, extra in (("warm", ()), ("warm --json", ("--json",))):
+                best = min((run_plan(root, *extra) for _ in range(args.repeat)), key=lambda r: r[0])
+                print(f"{shots:>6} {args.refs:>5} {label:<12} {best[0]:>7.2f} {best[1]:>8.0f}")
+            fake_build(root)
+            run_plan(root)  # the first plan after a build parses the new lock once
+            for label, extra in (("built", ()), ("built --check", ("--check",))):
                 best = min((run_plan(root, *extra) for _ in range(args.repeat)), key=lambda r: r[0])
                 print(f"{shots:>6} {args.refs:>5} {label:<12} {best[0]:>7.2f} {best[1]:>8.0f}")
         finally:

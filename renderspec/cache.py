@@ -40,6 +40,7 @@ class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "objects"
+        self._objects_text = os.fspath(self.objects)
         self.journal_dir = root / "journal"
         self.warnings: list[str] = []
 
@@ -49,7 +50,8 @@ class Cache:
         return self.objects / key[:2] / key
 
     def has(self, key: str) -> bool:
-        return (self._folder(key) / "meta.json").is_file()
+        # String paths: a no-op plan asks this for every shot, and pathlib would triple its cost.
+        return os.path.isfile(f"{self._objects_text}/{key[:2]}/{key}/meta.json")
 
     def keys(self) -> set[str]:
         if not self.objects.is_dir():

@@ -7,6 +7,9 @@ atomically, and only when its content changes.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from renderspec.fsutil import write_atomic
 
 LOCK_NAME = "renderspec.lock"
 LOCK_VERSION = 1
+LOCK_MEMO = "lock-memo.json"
 HEADER = "# renderspec.lock: written by `renderspec build`; commit it. One entry per rendered shot.\n"
 FIELDS = ("spec", "key", "output", "video_sha256", "model", "duration", "resolution", "ratio")
 
@@ -48,13 +52,17 @@ class Manifest:
         self._written: str | None = None
 
     @classmethod
-    def load(cls, root: Path) -> Manifest:
+    def load(cls, root: Path, memo_dir: Path | None = None) -> Manifest:
+        """The lock as committed; a JSON memo keyed by the file's stat skips TOML parsing when unchanged."""
         manifest = cls(root)
         if not manifest.path.exists():
             return manifest
         try:
             text = manifest.path.read_text(encoding="utf-8")
-            data = tomllib.loads(text)
+            data = _memo_get(memo_dir, manifest.path, text)
+            if data is None:
+                data = tomllib.loads(text)
+                _memo_put(memo_dir, manifest.path, text, data)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise WorkspaceError(
                 f"{LOCK_NAME} cannot be read: {error}",
@@ -100,3 +108,27 @@ class Manifest:
 
     def keys(self) -> Mapping[str, str]:
         return {shot_id: entry.key for shot_id, entry in self.entries.items()}
+
+
+def _memo_get(memo_dir: Path | None, path: Path, text: str) -> dict[str, Any] | None:
+    if memo_dir is None:
+        return None
+    try:
+        memo = json.loads((memo_dir / LOCK_MEMO).read_bytes())
+        if memo.get("digest") == _digest(text):
+            data = memo["data"]
+            return data if isinstance(data, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def _memo_put(memo_dir: Path | None, path: Path, text: str, data: dict[str, Any]) -> None:
+    if memo_dir is None:
+        return
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        write_atomic(memo_dir / LOCK_MEMO, json.dumps({"digest": _digest(text), "data": data}).encode())
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -48,7 +48,7 @@ def plan_project(
     cache = Cache(settings.cache_dir)
     manifest = Manifest(root)
     if with_states and result.is_valid:
-        manifest = Manifest.load(root)
+        manifest = Manifest.load(root, memo_dir=settings.cache_dir)
         cached = {shot.key for shot in result.shots if cache.has(shot.key)}
         previous: dict[str, Previous] = {}
         for shot in result.shots:

@@ -180,7 +180,7 @@ class LineEvents:
             self.spent += result.cost
         detail = f" -> {result.output}" if result.output else f": {result.message}" if result.message else ""
         self._line(
-            f"{result.shot.id}: {result.outcome}{detail} (spent so far {money(self.spent, result.shot.currency)})"
+            f"{result.shot.id}: {result.outcome}{detail} (est. cost so far {money(self.spent, result.shot.currency)})"
         )
 
     def close(self) -> None:
@@ -223,7 +223,7 @@ class RichEvents:
             self.progress.remove_task(row)
         if result.outcome == "failed":
             self.progress.console.print(f"[red]{result.shot.id}: failed: {result.message}[/]", highlight=False)
-        self.progress.update(self.overall, advance=1, note=f"spent {money(self.spent, self.currency)}")
+        self.progress.update(self.overall, advance=1, note=f"est. cost so far {money(self.spent, self.currency)}")
 
     def close(self) -> None:
         self.progress.stop()
