@@ -7,6 +7,7 @@ as arguments so tests drive it directly.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -157,7 +158,21 @@ def main(
         return EXIT_INTERNAL
 
 
+def _log_to(err: TextIO) -> None:
+    """Warnings of renderspec's own loggers go to stderr as plain lines (never a secret: see providers)."""
+    logger = logging.getLogger("renderspec")
+    for handler in list(logger.handlers):
+        if getattr(handler, "renderspec_cli", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("renderspec: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    handler.renderspec_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+
+
 def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextIO, err: TextIO) -> int:
+    _log_to(err)
     if args.command == "emulator":
         return _emulator(args, out)
     from renderspec import reporting

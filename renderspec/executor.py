@@ -8,6 +8,7 @@ The executor never reads specs or picks a provider: it receives planned shots an
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Set
@@ -21,6 +22,9 @@ from renderspec.cache import Cache, Entry
 from renderspec.core.model import LocalFile, PlannedShot, RemoteFile
 from renderspec.errors import InvalidOutput, JobTimedOut, OutcomeUnknown, ProviderError, Rejected, Unavailable
 from renderspec.providers.base import Provider, TaskState, TaskStatus
+
+
+log = logging.getLogger("renderspec.executor")
 
 
 class Outcome(enum.StrEnum):
@@ -105,6 +109,7 @@ class Executor:
         self._stopping = False
         self._commit_lock = anyio.Lock()
         self._known: set[str] = set(known_task_ids)
+        self._reported: set[str] = set()
 
     async def run(self, shots: list[PlannedShot], journal: Mapping[str, Mapping[str, Any]]) -> list[ShotResult]:
         """Renders every shot; returns one result per shot, in the order given."""
@@ -259,6 +264,7 @@ class Executor:
             except Unavailable:
                 status = None
             if status is not None:
+                self._note_unknowns(shot, status)
                 if status.state.is_final:
                     return status
                 current = "running" if status.state is TaskState.RUNNING else "queued"
@@ -273,6 +279,15 @@ class Executor:
                 error.task_id = task_id  # type: ignore[attr-defined]
                 raise error
             await self.sleep(self.options.poll_interval)
+
+    def _note_unknowns(self, shot: PlannedShot, status: TaskStatus) -> None:
+        """Unknown statuses and fields are tolerated, and said once, so a contract change is noticed."""
+        news = [f"status {status.raw_status!r}"] if status.state is TaskState.OTHER else []
+        news += [f"field {name!r}" for name in status.unknown_fields]
+        for item in news:
+            if item not in self._reported:
+                self._reported.add(item)
+                log.warning("shot %s: the service sent an unknown %s (kept polling; please report it)", shot.id, item)
 
     async def _collect(self, shot: PlannedShot, task_id: str, status: TaskStatus) -> Entry:
         """Downloads and verifies the result (asking for a fresh link if one expired), then caches it."""

@@ -18,9 +18,11 @@ def test_a_second_build_waits_and_says_who_holds_the_lock(tmp_path: Path) -> Non
     notice = io.StringIO()
     entered = threading.Event()
     with workspace_lock(tmp_path, wait=False):
-        with pytest.raises(WorkspaceError, match=r"held by renderspec build \(pid \d+"):
-            with workspace_lock(tmp_path, wait=False):
-                pass
+        with (
+            pytest.raises(WorkspaceError, match=r"held by renderspec build \(pid \d+"),
+            workspace_lock(tmp_path, wait=False),
+        ):
+            pass
 
         def second() -> None:
             with workspace_lock(tmp_path, wait=True, notice=notice):
@@ -93,5 +95,5 @@ def test_the_lock_is_sorted_deterministic_and_only_rewritten_on_change(tmp_path:
 
 def test_a_damaged_lock_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "renderspec.lock").write_text("version = [")
-    with pytest.raises(WorkspaceError, match="renderspec.lock cannot be read"):
+    with pytest.raises(WorkspaceError, match=r"renderspec\.lock cannot be read"):
         Manifest.load(tmp_path)
