@@ -23,7 +23,6 @@ from renderspec.core.model import LocalFile, PlannedShot, RemoteFile
 from renderspec.errors import InvalidOutput, JobTimedOut, OutcomeUnknown, ProviderError, Rejected, Unavailable
 from renderspec.providers.base import Provider, TaskState, TaskStatus
 
-
 log = logging.getLogger("renderspec.executor")
 
 
