@@ -47,6 +47,10 @@ class ProjectSettings(_Strict):
     timeout: float = Field(default=1200.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     apiyi_data_uri_max_bytes: int = Field(default=0, ge=0)
+    apiyi_s3_bucket: str | None = None
+    apiyi_s3_prefix: str = "renderspec/"
+    apiyi_s3_endpoint: str | None = None
+    apiyi_s3_region: str = "us-east-1"
 
 
 class Settings(_Strict):

@@ -16,6 +16,7 @@ from renderspec.providers.base import Provider, Secret, UploadMemo
 from renderspec.providers.dashscope import BASE_URLS, DashScopeProvider
 from renderspec.providers.http import HttpEngine, Sleep, default_timeout
 from renderspec.providers.local import LOCAL_KEY, LocalProvider, start_local_emulator
+from renderspec.providers.publish import S3Publisher, S3Target
 from renderspec.settings import Settings
 
 KEY_VARIABLES = {"dashscope": "DASHSCOPE_API_KEY", "apiyi": "APIYI_API_KEY"}
@@ -81,13 +82,39 @@ async def open_provider(
             provider = DashScopeProvider(engine, poll_interval=project.poll_interval or 15.0, uploads=uploads)
         else:
             provider = ApiyiProvider(
-                engine, poll_interval=project.poll_interval or 10.0, data_uri_max_bytes=project.apiyi_data_uri_max_bytes
+                engine,
+                poll_interval=project.poll_interval or 10.0,
+                data_uri_max_bytes=project.apiyi_data_uri_max_bytes,
+                publisher=_publisher(settings, env, uploads),
             )
     try:
         yield provider
     finally:
         with anyio.CancelScope(shield=True):
             await provider.aclose()
+
+
+def _publisher(settings: Settings, env: Mapping[str, str], uploads: UploadMemo | None) -> S3Publisher | None:
+    """The bucket APIYI fetches local files from, when settings name one (keys from the environment)."""
+    project = settings.project
+    if not project.apiyi_s3_bucket:
+        return None
+    key_id, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
+    if not key_id or not secret:
+        raise SettingsError(
+            "apiyi_s3_bucket is set, so AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be in the environment"
+        )
+    token = env.get("AWS_SESSION_TOKEN")
+    target = S3Target(
+        bucket=project.apiyi_s3_bucket,
+        prefix=project.apiyi_s3_prefix,
+        endpoint_url=project.apiyi_s3_endpoint,
+        region=project.apiyi_s3_region,
+        access_key_id=key_id,
+        secret_access_key=Secret(secret),
+        session_token=Secret(token) if token else None,
+    )
+    return S3Publisher(target, uploads=uploads)
 
 
 def _is_loopback_url(url: str) -> bool:
