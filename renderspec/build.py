@@ -37,7 +37,6 @@ class BuildArguments:
     keep_going: bool = False
     dry_run: bool = False
     shots: Sequence[str] = ()
-    force: bool = False
     json: bool = False
     adopt: Mapping[str, str] = field(default_factory=dict)
     resubmit: Sequence[str] = ()
@@ -48,8 +47,7 @@ def run_build(
 ) -> int:
     human = err if args.json else out
     with workspace_lock(settings.cache_dir, wait=True, notice=err):
-        forced = frozenset(args.shots) if args.force else frozenset()
-        project = plan_project(settings, args.paths, cwd, forced=forced)
+        project = plan_project(settings, args.paths, cwd)
         plan = project.plan
         reporting.print_problems(plan.problems, err)
         if not plan.is_valid:
@@ -65,9 +63,6 @@ def run_build(
                 )
             return EXIT_INVALID
         selected = _select(plan.shots, args.shots)
-        if args.force and not args.shots:
-            project = plan_project(settings, args.paths, cwd, forced=frozenset(shot.id for shot in selected))
-            selected = project.plan.shots
         outputs = ProjectOutputs(settings.root, settings.project.renders, project.manifest)
         restored = _restore_cached(project, outputs, selected)
         to_render = [shot for shot in selected if shot.state != "cached"]
@@ -151,13 +146,16 @@ async def _render(
             known_task_ids=known,
         )
         try:
-            return await executor.run(shots, cache.journal())
+            wanted = {shot.key for shot in shots}
+            journal = cache.journal()
+            orphans = {key: record for key, record in journal.items() if key not in wanted}
+            return await executor.run(shots, journal, orphans)
         finally:
             events.close()
 
 
-def _verify(path: Path, shot: PlannedShot, tolerance: float) -> Any:
-    return verify_render(path, size=shot.expected_size, seconds=shot.duration, size_tolerance=tolerance)
+def _verify(path: Path, size: tuple[int, int] | None, seconds: float, tolerance: float) -> Any:
+    return verify_render(path, size=size, seconds=seconds, size_tolerance=tolerance)
 
 
 def _select(shots: list[PlannedShot], wanted: Sequence[str]) -> list[PlannedShot]:

@@ -61,7 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--dry-run", action="store_true", help="show what would render, render nothing")
     build.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="override the configured provider")
     build.add_argument("--shot", action="append", default=[], metavar="ID", help="build only this shot (repeatable)")
-    build.add_argument("--force", action="store_true", help="render the selected shots again even if cached")
     build.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     build.add_argument(
         "--adopt", action="append", default=[], metavar="SHOT=TASK_ID", help="a lost create's task, found by hand"
@@ -231,7 +230,6 @@ def _build(args: argparse.Namespace, settings: Any, env: Mapping[str, str], cwd:
         keep_going=args.keep_going,
         dry_run=args.dry_run,
         shots=args.shot,
-        force=args.force,
         json=args.json,
         adopt=adopt,
         resubmit=args.resubmit,

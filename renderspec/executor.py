@@ -63,7 +63,7 @@ class BuildOptions:
 class Events(Protocol):
     """What the executor tells the console: a shot's stage, and its end."""
 
-    def stage(self, shot: PlannedShot, stage: str) -> None: ...
+    def stage(self, shot_id: str, stage: str) -> None: ...
 
     def done(self, result: ShotResult) -> None: ...
 
@@ -74,7 +74,24 @@ class Outputs(Protocol):
     def commit(self, shot: PlannedShot, entry: Entry, task_id: str | None) -> str: ...
 
 
-Verify = Callable[[Path, PlannedShot, float], Any]
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a render of one key must look like, and what its cache record says about it."""
+
+    key: str
+    shot: str
+    spec: str
+    model: str
+    duration: int
+    size: tuple[int, int] | None
+    payload: Mapping[str, Any]
+
+
+def expectation(shot: PlannedShot) -> Expectation:
+    return Expectation(shot.key, shot.id, shot.spec, shot.model, shot.duration, shot.expected_size, shot.payload)
+
+
+Verify = Callable[[Path, tuple[int, int] | None, float, float], Any]
 
 
 class Executor:
@@ -110,8 +127,13 @@ class Executor:
         self._known: set[str] = set(known_task_ids)
         self._reported: set[str] = set()
 
-    async def run(self, shots: list[PlannedShot], journal: Mapping[str, Mapping[str, Any]]) -> list[ShotResult]:
-        """Renders every shot; returns one result per shot, in the order given."""
+    async def run(
+        self,
+        shots: list[PlannedShot],
+        journal: Mapping[str, Mapping[str, Any]],
+        orphans: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[ShotResult]:
+        """Renders every shot (and collects `orphans`); returns one result per shot, in order."""
         results: dict[str, ShotResult] = {}
 
         async def one(shot: PlannedShot) -> None:
@@ -121,6 +143,8 @@ class Executor:
         async with anyio.create_task_group() as group:
             for shot in shots:
                 group.start_soon(one, shot)
+            for key, record in (orphans or {}).items():
+                group.start_soon(self._orphan, key, record)
         return [results[shot.id] for shot in shots]
 
     # -- one shot ----------------------------------------------------------------------------
@@ -155,30 +179,34 @@ class Executor:
         async with self._in_flight:
             task_id = record.get("task_id") if record else None
             submitted_at = float(record.get("submitted_at", started)) if record else started
+            status: TaskStatus | None = None
+            if task_id is not None:
+                self.events.stage(shot.id, "resuming")
+                status = await self._wait_for_final(shot.id, str(task_id), submitted_at)
+                if status.state is TaskState.UNKNOWN:
+                    # Expired or never known there (a restarted emulator): nothing to collect, nothing billed.
+                    log.warning("shot %s: the service no longer knows task %s; submitting it again", shot.id, task_id)
+                    self.cache.forget(shot.key)
+                    task_id, status = None, None
             if task_id is None:
                 if self._stopping:
-                    return ShotResult(
-                        shot,
-                        Outcome.SKIPPED,
-                        message="not started: an earlier shot failed (use --keep-going to render the rest)",
-                    )
+                    raise _Skip()
                 body = await self._with_links(shot)
                 task_id, submitted_at = await self._submit(shot, body)
-            else:
-                self.events.stage(shot, "resuming")
-            status = await self._wait_for_final(shot, str(task_id), submitted_at)
+                status = await self._wait_for_final(shot.id, str(task_id), submitted_at)
+        assert status is not None
         if status.state is not TaskState.SUCCEEDED:
             self.cache.forget(shot.key)  # failed, canceled or lost tasks are not billed: the next build may retry
-            code = status.code or status.state.value
-            what = {
-                "FAILED": "the task failed",
-                "CANCELED": "the task was canceled",
-                "UNKNOWN": "the service no longer knows the task",
-            }
-            message = f"{what.get(status.state.value, 'the task ended')}: {status.code or status.state.value}: {status.message or 'no message'}"
             self._stopping = self._stopping or not self.options.keep_going
-            return ShotResult(shot, Outcome.FAILED, self.clock() - started, str(task_id), code=code, message=message)
-        entry = await self._collect(shot, str(task_id), status)
+            return ShotResult(
+                shot,
+                Outcome.FAILED,
+                self.clock() - started,
+                str(task_id),
+                code=status.code or status.state.value,
+                message=_ended(status),
+            )
+        entry = await self._collect(expectation(shot), str(task_id), status)
         async with self._commit_lock:
             output = self.outputs.commit(shot, entry, str(task_id))
         self.cache.forget(shot.key)
@@ -186,9 +214,30 @@ class Executor:
             shot, Outcome.RENDERED, self.clock() - started, str(task_id), output=output, usage=status.usage
         )
 
+    async def _orphan(self, key: str, record: Mapping[str, Any]) -> None:
+        """A task journaled for a shot that has changed since: paid for, so still collected.
+
+        Its render goes into the cache (reverting the edit then costs nothing); one still running
+        at the deadline stays journaled for a later build.
+        """
+        task_id, expected, shot_id = record.get("task_id"), record.get("expect"), str(record.get("shot"))
+        if not task_id or not isinstance(expected, dict) or self.cache.has(key):
+            return
+        self.events.stage(shot_id, f"collecting task {task_id} of an earlier version")
+        try:
+            status = await self._wait_for_final(shot_id, str(task_id), float(record.get("submitted_at", self.clock())))
+            if status.state is TaskState.SUCCEEDED:
+                await self._collect(Expectation(key=key, **expected), str(task_id), status)
+                self.events.stage(shot_id, f"collected task {task_id} of an earlier version into the cache")
+        except JobTimedOut:
+            return  # still running: stays journaled
+        except (ProviderError, InvalidOutput, TypeError) as error:
+            log.warning("shot %s: could not collect task %s of an earlier version: %s", shot_id, task_id, error)
+        self.cache.forget(key)
+
     async def _with_links(self, shot: PlannedShot) -> dict[str, Any]:
         """The request with every local file replaced by a link the service can fetch."""
-        self.events.stage(shot, "uploading")
+        self.events.stage(shot.id, "uploading")
         links: dict[str, str] = {}
         for path, digest in shot.digests.items():
             async with self._transfers:
@@ -217,10 +266,17 @@ class Executor:
             # create of this build has its task id recorded: the service's list can then tell.
             for _ in range(3):
                 sent_at = self.clock()
+                expect = {"shot": shot.id, "spec": shot.spec, "model": shot.model, "duration": shot.duration}
+                expect |= {"size": shot.expected_size, "payload": shot.payload}
                 self.cache.record(
-                    shot.key, shot=shot.id, provider=self.provider.name, model=shot.model, sent_at=sent_at
+                    shot.key,
+                    shot=shot.id,
+                    provider=self.provider.name,
+                    model=shot.model,
+                    sent_at=sent_at,
+                    expect=expect,
                 )
-                self.events.stage(shot, "submitting")
+                self.events.stage(shot.id, "submitting")
                 try:
                     submitted = await self.provider.create(body)
                 except OutcomeUnknown:
@@ -254,7 +310,7 @@ class Executor:
             return fresh[0]
         return _NOT_CREATED if not fresh else None
 
-    async def _wait_for_final(self, shot: PlannedShot, task_id: str, submitted_at: float) -> TaskStatus:
+    async def _wait_for_final(self, shot_id: str, task_id: str, submitted_at: float) -> TaskStatus:
         deadline = submitted_at + self.options.timeout
         stage = ""
         while True:
@@ -263,13 +319,13 @@ class Executor:
             except Unavailable:
                 status = None
             if status is not None:
-                self._note_unknowns(shot, status)
+                self._note_unknowns(shot_id, status)
                 if status.state.is_final:
                     return status
                 current = "running" if status.state is TaskState.RUNNING else "queued"
                 if current != stage:
                     stage = current
-                    self.events.stage(shot, current)
+                    self.events.stage(shot_id, current)
             if self.clock() >= deadline:
                 error = JobTimedOut(
                     f"task {task_id} is still not finished after {self.options.timeout / 60:.0f} min",
@@ -279,18 +335,18 @@ class Executor:
                 raise error
             await self.sleep(self.options.poll_interval)
 
-    def _note_unknowns(self, shot: PlannedShot, status: TaskStatus) -> None:
+    def _note_unknowns(self, shot_id: str, status: TaskStatus) -> None:
         """Unknown statuses and fields are tolerated, and said once, so a contract change is noticed."""
         news = [f"status {status.raw_status!r}"] if status.state is TaskState.OTHER else []
         news += [f"field {name!r}" for name in status.unknown_fields]
         for item in news:
             if item not in self._reported:
                 self._reported.add(item)
-                log.warning("shot %s: the service sent an unknown %s (kept polling; please report it)", shot.id, item)
+                log.warning("shot %s: the service sent an unknown %s (kept polling; please report it)", shot_id, item)
 
-    async def _collect(self, shot: PlannedShot, task_id: str, status: TaskStatus) -> Entry:
+    async def _collect(self, shot: Expectation, task_id: str, status: TaskStatus) -> Entry:
         """Downloads and verifies the result (asking for a fresh link if one expired), then caches it."""
-        self.events.stage(shot, "downloading")
+        self.events.stage(shot.shot, "downloading")
         staging = self.cache.staging_file()
         url = status.video_url
         for attempt in range(2):
@@ -305,13 +361,16 @@ class Executor:
                     raise
                 url = (await self.provider.query(task_id)).video_url
         try:
-            facts = await anyio.to_thread.run_sync(self.verify, staging, shot, self.options.size_tolerance)
+            size_expected = (int(shot.size[0]), int(shot.size[1])) if shot.size else None  # JSON gives lists
+            facts = await anyio.to_thread.run_sync(
+                self.verify, staging, size_expected, float(shot.duration), self.options.size_tolerance
+            )
         except InvalidOutput:
             staging.unlink(missing_ok=True)
             raise
         digest = await anyio.to_thread.run_sync(_sha256, staging)
         meta = {
-            "shot": shot.id,
+            "shot": shot.shot,
             "spec": shot.spec,
             "provider": self.provider.name,
             "provider_kind": self.provider.kind,
@@ -336,6 +395,15 @@ class Executor:
 
 class _Skip(Exception):
     pass
+
+
+def _ended(status: TaskStatus) -> str:
+    what = {
+        "FAILED": "the task failed",
+        "CANCELED": "the task was canceled",
+        "UNKNOWN": "the service no longer knows the task",
+    }
+    return f"{what.get(status.state.value, 'the task ended')}: {status.code or status.state.value}: {status.message or 'no message'}"
 
 
 _NOT_CREATED = object()

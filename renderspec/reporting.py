@@ -172,8 +172,8 @@ class LineEvents:
 
         print(f"[{time.strftime('%H:%M:%S', time.localtime(self.clock()))}] {text}", file=self.out, flush=True)
 
-    def stage(self, shot: PlannedShot, stage: str) -> None:
-        self._line(f"{shot.id}: {stage}")
+    def stage(self, shot_id: str, stage: str) -> None:
+        self._line(f"{shot_id}: {stage}")
 
     def done(self, result: Any) -> None:
         if result.outcome == "rendered" and result.cost:
@@ -208,10 +208,10 @@ class RichEvents:
         self.rows: dict[str, Any] = {}
         self.progress.start()
 
-    def stage(self, shot: PlannedShot, stage: str) -> None:
-        row = self.rows.get(shot.id)
+    def stage(self, shot_id: str, stage: str) -> None:
+        row = self.rows.get(shot_id)
         if row is None:
-            self.rows[shot.id] = self.progress.add_task(f"  {shot.id}", total=None, note=stage)
+            self.rows[shot_id] = self.progress.add_task(f"  {shot_id}", total=None, note=stage)
         else:
             self.progress.update(row, note=stage)
 

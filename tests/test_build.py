@@ -263,3 +263,41 @@ def test_a_killed_build_resumes_without_paying_again(example_project: Path, how:
         assert again.code == 0, again.out + again.err
         assert len(creates(running)) == SHOTS
         assert len(list((project / "renders").glob("*.mp4"))) == SHOTS
+
+
+def _kill_after_creates(project: Path, env: dict[str, str], running: RunningEmulator, count: int) -> None:
+    process = _spawn_build(project, env)
+    deadline = time.monotonic() + 30
+    while len(creates(running)) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()
+    process.communicate(timeout=30)
+
+
+def test_a_paid_task_of_a_shot_edited_meanwhile_is_still_collected(example_project: Path) -> None:
+    project = fast(example_project)
+    spec = project / "specs" / "product.toml"
+    original = spec.read_text()
+    with start_in_thread(EmulatorOptions(latency=2.0, concurrency=8)) as running:
+        env = env_for(running)
+        _kill_after_creates(project, env, running, SHOTS)
+        spec.write_text(original.replace("turns slowly on a marble table", "spins on a glass table"))
+        again = run_cli("build", cwd=project, env=env)
+        assert again.code == 0, again.out + again.err
+        assert "bottle-hero: collected task" in again.out and "of an earlier version into the cache" in again.out
+        assert len(creates(running)) == SHOTS + 1
+        spec.write_text(original)
+        reverted = run_cli("build", cwd=project, env=env)
+        assert reverted.code == 0 and "nothing to render: 8 shots cached" in reverted.out
+        assert len(creates(running)) == SHOTS + 1
+
+
+def test_tasks_the_service_no_longer_knows_are_submitted_again_in_the_same_build(example_project: Path) -> None:
+    project = fast(example_project)
+    with start_in_thread(EmulatorOptions(latency=5.0, concurrency=8)) as first:
+        _kill_after_creates(project, env_for(first), first, 3)
+    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=8)) as second:
+        run = run_cli("build", cwd=project, env=env_for(second))
+        assert run.code == 0, run.out + run.err
+        assert "no longer knows task" in run.err
+        assert len(creates(second)) == SHOTS
