@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +52,16 @@ class Manifest:
 
     @classmethod
     def load(cls, root: Path, memo_dir: Path | None = None) -> Manifest:
-        """The lock as committed; a JSON memo keyed by the file's stat skips TOML parsing when unchanged."""
+        """The lock as committed; a JSON memo keyed by the text's hash skips TOML parsing when unchanged."""
         manifest = cls(root)
         if not manifest.path.exists():
             return manifest
         try:
             text = manifest.path.read_text(encoding="utf-8")
-            data = _memo_get(memo_dir, manifest.path, text)
+            data = _memo_get(memo_dir, text)
             if data is None:
                 data = tomllib.loads(text)
-                _memo_put(memo_dir, manifest.path, text, data)
+                _memo_put(memo_dir, text, data)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise WorkspaceError(
                 f"{LOCK_NAME} cannot be read: {error}",
@@ -106,11 +105,8 @@ class Manifest:
         self._written = text
         return True
 
-    def keys(self) -> Mapping[str, str]:
-        return {shot_id: entry.key for shot_id, entry in self.entries.items()}
 
-
-def _memo_get(memo_dir: Path | None, path: Path, text: str) -> dict[str, Any] | None:
+def _memo_get(memo_dir: Path | None, text: str) -> dict[str, Any] | None:
     if memo_dir is None:
         return None
     try:
@@ -123,7 +119,7 @@ def _memo_get(memo_dir: Path | None, path: Path, text: str) -> dict[str, Any] | 
     return None
 
 
-def _memo_put(memo_dir: Path | None, path: Path, text: str, data: dict[str, Any]) -> None:
+def _memo_put(memo_dir: Path | None, text: str, data: dict[str, Any]) -> None:
     if memo_dir is None:
         return
     with contextlib.suppress(OSError, TypeError, ValueError):

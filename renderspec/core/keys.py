@@ -36,11 +36,6 @@ def key_of(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
-def content_key(provider_kind: str, request: Mapping[str, Any], facts: Mapping[str, FileFacts | None]) -> str:
-    """The hex sha256 that names a shot's render in the cache."""
-    return key_of(key_payload(provider_kind, request, facts))
-
-
 def display_request(request: Mapping[str, Any], digests: Mapping[str, str]) -> Any:
     """The request as `plan --json` shows it: local files by path and hash until uploaded."""
     return substitute_files(request, lambda ref: _display_form(ref, digests))

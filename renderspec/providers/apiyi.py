@@ -15,8 +15,9 @@ from typing import Any
 
 import anyio
 
-from renderspec.errors import OutcomeUnknown, Rejected
+from renderspec.errors import Rejected
 from renderspec.providers.base import Submitted, TaskState, TaskStatus, TaskSummary
+from renderspec.providers.dashscope import submitted_from
 from renderspec.providers.http import HttpEngine
 
 BASE_URL = "https://api.apiyi.com"
@@ -57,19 +58,9 @@ class ApiyiProvider:
         response = await self.engine.call(
             "POST", CREATE_PATH, json=body, headers={"X-DashScope-Async": "enable"}, idempotent=False
         )
-        try:
-            answer = response.json()
-            output = answer["output"]
-            return Submitted(
-                task_id=str(output["task_id"]),
-                request_id=answer.get("request_id"),
-                status=str(output.get("task_status", "PENDING")),
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            raise OutcomeUnknown(
-                f"APIYI accepted the create request but its answer has no task id: {response.text[:200]!r}",
-                hint="look the shot up on https://api.apiyi.com/task before building again",
-            ) from error
+        return submitted_from(
+            response, who="APIYI", hint="look the shot up on https://api.apiyi.com/task before building again"
+        )
 
     async def query(self, task_id: str) -> TaskStatus:
         try:

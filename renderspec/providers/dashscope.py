@@ -68,19 +68,7 @@ class DashScopeProvider:
         if _mentions_oss(body):
             headers["X-DashScope-OssResourceResolve"] = "enable"
         response = await self.engine.call("POST", CREATE_PATH, json=body, headers=headers, idempotent=False)
-        try:
-            answer = response.json()
-            output = answer["output"]
-            return Submitted(
-                task_id=str(output["task_id"]),
-                request_id=answer.get("request_id"),
-                status=str(output.get("task_status", "PENDING")),
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            raise OutcomeUnknown(
-                f"the service accepted the create request but its answer has no task id: {response.text[:200]!r}",
-                hint="check the service's task list before sending it again",
-            ) from error
+        return submitted_from(response, who="the service", hint="check the service's task list before sending it again")
 
     async def query(self, task_id: str) -> TaskStatus:
         response = await self.engine.call("GET", f"/api/v1/tasks/{task_id}")
@@ -160,6 +148,25 @@ class DashScopeProvider:
 
     async def aclose(self) -> None:
         await self.engine.aclose()
+
+
+def submitted_from(response: httpx.Response, *, who: str, hint: str) -> Submitted:
+    """The task id of a create answer (DashScope's shape, which APIYI passes through).
+
+    A 2xx answer without one is an unknown outcome: the task may exist, so it must not be resent.
+    """
+    try:
+        answer = response.json()
+        output = answer["output"]
+        return Submitted(
+            task_id=str(output["task_id"]),
+            request_id=answer.get("request_id"),
+            status=str(output.get("task_status", "PENDING")),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise OutcomeUnknown(
+            f"{who} accepted the create request but its answer has no task id: {response.text[:200]!r}", hint=hint
+        ) from error
 
 
 def _mentions_oss(body: Mapping[str, Any]) -> bool:
