@@ -301,3 +301,13 @@ def test_tasks_the_service_no_longer_knows_are_submitted_again_in_the_same_build
         assert run.code == 0, run.out + run.err
         assert "no longer knows task" in run.err
         assert len(creates(second)) == SHOTS
+
+
+@pytest.mark.parametrize("url", ["http://api.example.com", "ftp://127.0.0.1", "http://10.0.0.1:8787"])
+def test_the_key_is_never_sent_over_plain_http_off_loopback(example_project: Path, url: str) -> None:
+    run = run_cli(
+        "build",
+        cwd=example_project,
+        env={"RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": "sk-x"},
+    )
+    assert run.code == 2 and "must be https://" in run.err and "sk-x" not in run.err

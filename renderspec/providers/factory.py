@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import AsyncIterator, Mapping
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -33,7 +34,12 @@ def _key(settings: Settings, env: Mapping[str, str]) -> Secret:
 def base_url(settings: Settings, env: Mapping[str, str]) -> str:
     chosen = env.get("RENDERSPEC_BASE_URL") or settings.project.base_url
     if chosen:
-        return chosen.rstrip("/")
+        parts = urlsplit(chosen)
+        if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback_url(chosen)):
+            return chosen.rstrip("/")
+        raise SettingsError(
+            f"base URL {chosen!r} must be https:// (or http:// on loopback, for an emulator): the API key travels with every call"
+        )
     if settings.provider == "apiyi":
         return APIYI_BASE_URL
     region = settings.project.region
@@ -119,7 +125,5 @@ def _publisher(settings: Settings, env: Mapping[str, str], uploads: UploadMemo |
 
 def _is_loopback_url(url: str) -> bool:
     """Base URLs on loopback (an emulator) may hand out plain-http result links on loopback."""
-    from urllib.parse import urlsplit
-
     host = urlsplit(url).hostname or ""
     return host in ("127.0.0.1", "localhost", "::1")
