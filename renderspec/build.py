@@ -75,6 +75,7 @@ def run_build(
             try:
                 results = anyio.run(_render, settings, env, args, project, outputs, to_render, human)
             except KeyboardInterrupt:
+                project.manifest.save()
                 open_tasks = len(project.cache.journal())
                 print(
                     f"interrupted: {open_tasks} task(s) still at the service are journaled in {settings.project.cache}/journal; "
@@ -112,6 +113,7 @@ async def _render(
             jobs=args.jobs or settings.project.concurrency or DEFAULT_JOBS[settings.provider],
             poll_interval=provider.poll_interval,
             timeout=settings.project.timeout,
+            submit_interval=1.0 / settings.project.submit_rate,
             keep_going=args.keep_going or bool(env.get("CI")),
             size_tolerance=0.0 if settings.provider == "local" else 0.05,
         )

@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--truncate-rate", type=_rate, default=0.0, metavar="P", help="fraction of result downloads cut short"
     )
     emulator.add_argument(
+        "--corrupt-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of result downloads served whole but with a broken header",
+    )
+    emulator.add_argument(
         "--stall-rate",
         type=_rate,
         default=0.0,
@@ -249,6 +256,7 @@ def _emulator(args: argparse.Namespace, out: TextIO) -> int:
         fail_rate=args.fail_rate,
         drop_rate=args.drop_rate,
         truncate_rate=args.truncate_rate,
+        corrupt_rate=args.corrupt_rate,
         stall_rate=args.stall_rate,
         stall_seconds=args.stall_seconds,
         url_ttl=args.url_ttl,

@@ -24,6 +24,7 @@ from renderspec.errors import InvalidOutput, JobTimedOut, OutcomeUnknown, Provid
 from renderspec.providers.base import Provider, TaskState, TaskStatus
 
 log = logging.getLogger("renderspec.executor")
+VERIFY_ATTEMPTS = 3
 
 
 class Outcome(enum.StrEnum):
@@ -335,6 +336,20 @@ class Executor:
                 raise error
             await self.sleep(self.options.poll_interval)
 
+    async def _download(self, task_id: str, url: str | None, staging: Path) -> tuple[int, str]:
+        """Streams the result to `staging`; an expired link is replaced by a fresh query's once."""
+        for attempt in range(2):
+            if not url:
+                raise Rejected(f"task {task_id} SUCCEEDED without a video link")
+            try:
+                async with self._transfers:
+                    return await self.provider.download(url, staging), url
+            except Rejected as error:
+                if attempt or "expired" not in error.message:
+                    raise
+                url = (await self.provider.query(task_id)).video_url
+        raise AssertionError("unreachable")
+
     def _note_unknowns(self, shot_id: str, status: TaskStatus) -> None:
         """Unknown statuses and fields are tolerated, and said once, so a contract change is noticed."""
         news = [f"status {status.raw_status!r}"] if status.state is TaskState.OTHER else []
@@ -346,28 +361,22 @@ class Executor:
 
     async def _collect(self, shot: Expectation, task_id: str, status: TaskStatus) -> Entry:
         """Downloads and verifies the result (asking for a fresh link if one expired), then caches it."""
-        self.events.stage(shot.shot, "downloading")
         staging = self.cache.staging_file()
         url = status.video_url
-        for attempt in range(2):
-            if not url:
-                raise Rejected(f"task {task_id} SUCCEEDED without a video link")
+        size_expected = (int(shot.size[0]), int(shot.size[1])) if shot.size else None  # JSON gives lists
+        for attempt in range(VERIFY_ATTEMPTS):
+            self.events.stage(shot.shot, "downloading" if not attempt else "downloading again")
+            size, url = await self._download(task_id, url, staging)
             try:
-                async with self._transfers:
-                    size = await self.provider.download(url, staging)
+                facts = await anyio.to_thread.run_sync(
+                    self.verify, staging, size_expected, float(shot.duration), self.options.size_tolerance
+                )
                 break
-            except Rejected as error:
-                if attempt or "expired" not in error.message:
+            except InvalidOutput as error:
+                staging.unlink(missing_ok=True)  # never cached: fetch it again, it may have been damaged in transit
+                log.warning("shot %s: the download of task %s failed verification: %s", shot.shot, task_id, error)
+                if attempt == VERIFY_ATTEMPTS - 1:
                     raise
-                url = (await self.provider.query(task_id)).video_url
-        try:
-            size_expected = (int(shot.size[0]), int(shot.size[1])) if shot.size else None  # JSON gives lists
-            facts = await anyio.to_thread.run_sync(
-                self.verify, staging, size_expected, float(shot.duration), self.options.size_tolerance
-            )
-        except InvalidOutput:
-            staging.unlink(missing_ok=True)
-            raise
         digest = await anyio.to_thread.run_sync(_sha256, staging)
         meta = {
             "shot": shot.shot,

@@ -139,7 +139,8 @@ def verify_render(
                 raise InvalidOutput("the result's video does not decode")
             facts = RenderFacts(stream.codec_context.name, frame.width, frame.height, length, has_audio)
     except (av.FFmpegError, OSError, StopIteration) as error:
-        raise InvalidOutput(f"the result is not a playable video ({_short(error)})") from error
+        reason = getattr(error, "strerror", None) or _short(error)  # FFmpeg's text, without our temp path
+        raise InvalidOutput(f"the result is not a playable video ({reason})") from error
     if size is not None:
         width, height = size
         if abs(facts.width - width) > width * size_tolerance or abs(facts.height - height) > height * size_tolerance:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -29,12 +31,19 @@ def materialise(source: Path, target: Path) -> None:
 
 
 class ProjectOutputs:
-    """Commits renders into renders/ and renderspec.lock, saving the lock after every shot."""
+    """Commits renders into renders/ and renderspec.lock.
 
-    def __init__(self, root: Path, renders: str, manifest: Manifest) -> None:
+    The lock is saved at most once a second while a build runs (and always at its end): rewriting
+    thousands of entries after every shot would make big builds quadratic, and a lock entry lost
+    to a crash in that second comes back from the cache on the next build.
+    """
+
+    def __init__(self, root: Path, renders: str, manifest: Manifest, *, save_every: float = 1.0) -> None:
         self.root = root
         self.renders = renders
         self.manifest = manifest
+        self.save_every = save_every
+        self._saved_at = -math.inf
 
     def output_path(self, shot_id: str) -> str:
         return f"{self.renders.rstrip('/')}/{shot_id}.mp4"
@@ -56,5 +65,7 @@ class ProjectOutputs:
                 task_id=task_id,
             ),
         )
-        self.manifest.save()
+        if time.monotonic() - self._saved_at >= self.save_every:
+            self.manifest.save()
+            self._saved_at = time.monotonic()
         return output

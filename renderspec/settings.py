@@ -46,6 +46,7 @@ class ProjectSettings(_Strict):
     poll_interval: float | None = Field(default=None, gt=0)
     timeout: float = Field(default=1200.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
+    submit_rate: float = Field(default=5.0, gt=0)
     apiyi_data_uri_max_bytes: int = Field(default=0, ge=0)
     apiyi_s3_bucket: str | None = None
     apiyi_s3_prefix: str = "renderspec/"

@@ -311,3 +311,43 @@ def test_the_key_is_never_sent_over_plain_http_off_loopback(example_project: Pat
         env={"RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": "sk-x"},
     )
     assert run.code == 2 and "must be https://" in run.err and "sk-x" not in run.err
+
+
+def test_corrupted_downloads_are_fetched_again_and_never_cached(example_project: Path) -> None:
+    project = fast(example_project)
+    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=4, corrupt_rate=0.5, seed=4)) as running:
+        runs = [run_cli("build", "--keep-going", cwd=project, env=env_for(running))]
+        assert "failed verification: the result is not a playable video (Invalid data found" in runs[0].err
+        while runs[-1].code != 0 and len(runs) < 6:  # a shot unlucky three times stays journaled, not cached
+            runs.append(run_cli("build", "--keep-going", cwd=project, env=env_for(running)))
+        assert runs[-1].code == 0, runs[-1].out + runs[-1].err
+        assert len(creates(running)) == SHOTS
+        assert httpx.get(f"{running.url}/_emulator/stats").json()["requests"]["download"] > SHOTS
+    for meta in (project / "cache" / "objects").rglob("meta.json"):
+        entry = json.loads(meta.read_text())
+        verify_render(meta.parent / "video.mp4", size=None, seconds=entry["video"]["seconds"])
+
+
+def test_always_corrupted_results_fail_the_shot_and_stay_journaled(project: Path) -> None:
+    fast(project)
+    (project / "specs" / "one.toml").write_text('[refs.mia]\nimage = "refs/mia.png"\n[[shots]]\nid = "one"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nduration = 2\n')
+    with start_in_thread(EmulatorOptions(latency=0.1, corrupt_rate=1.0)) as running:
+        run = run_cli("build", cwd=project, env=env_for(running))
+        assert run.code == 1 and "InvalidOutput" not in run.out.split("failed:")[0]
+        assert "shot one: failed: the result is not a playable video" in run.out
+        assert not list((project / "cache" / "objects").rglob("meta.json"))
+        assert len(list((project / "cache" / "journal").glob("*.json"))) == 1  # paid: the next build downloads again
+        assert len(creates(running)) == 1
+
+
+def test_a_fake_key_appears_nowhere(example_project: Path, service: RunningEmulator) -> None:
+    key = "sk-FAKE-9d2c41e7b3a8f6051"
+    env = {**env_for(service), "DASHSCOPE_API_KEY": key}
+    project = fast(example_project)
+    runs = [run_cli("build", "--json", cwd=project, env=env), run_cli("plan", "--json", cwd=project, env=env), run_cli("build", cwd=project, env=env)]
+    assert runs[0].code == 0
+    texts = [run.out + run.err for run in runs]
+    for path in [project / "renderspec.lock", *(project / "cache").rglob("*"), *(project / "renders").rglob("*")]:
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+    assert all(key not in text for text in texts)

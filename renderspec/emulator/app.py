@@ -58,6 +58,7 @@ class EmulatorOptions:
     fail_rate: float = 0.0
     drop_rate: float = 0.0
     truncate_rate: float = 0.0
+    corrupt_rate: float = 0.0
     stall_rate: float = 0.0
     stall_seconds: float = 30.0
     retry_after: float | None = 1.0
@@ -79,6 +80,7 @@ class Emulator:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.uploads = work.Uploads(self.workdir / "uploads")
         self.rng = random.Random(options.seed)
+        self.requests: dict[str, int] = {}
         self.secret = secrets.token_bytes(32)
         self.pool = ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="emulator-render")
         self.board = JobBoard(
@@ -115,8 +117,18 @@ class Emulator:
             Route("/_oss", self.upload_form, methods=["POST"]),
             Route("/_results/{name}", self.result, methods=["GET", "HEAD"]),
             Route("/_emulator/tasks", self.debug_tasks, methods=["GET"]),
+            Route("/_emulator/stats", self.debug_stats, methods=["GET"]),
         ]
-        return Starlette(routes=routes, lifespan=lifespan)
+        app = Starlette(routes=routes, lifespan=lifespan)
+        counts = self.requests
+
+        async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and not scope["path"].startswith("/_emulator"):
+                route = _route_name(scope["path"], scope["method"])
+                counts[route] = counts.get(route, 0) + 1
+            await app(scope, receive, send)
+
+        return counting  # type: ignore[return-value]
 
     async def _ticker(self) -> None:
         while True:
@@ -209,6 +221,7 @@ class Emulator:
             parsed: CreateRequest = job.extra["request"]
             rendered = work.run(
                 parsed,
+                memo=self.workdir / "previews",
                 folder=folder,
                 result=self.workdir / f"{job.id}.mp4",
                 oss_resolve=job.oss_resolve,
@@ -423,7 +436,15 @@ class Emulator:
         if request.method == "GET" and self._dice(self.options.truncate_rate):
             data = job.video.read_bytes()
             return _Cut(data, keep=len(data) // 2, content_type="video/mp4")
+        if request.method == "GET" and self._dice(self.options.corrupt_rate):
+            broken = bytearray(job.video.read_bytes())
+            broken[: min(4096, len(broken))] = bytes(min(4096, len(broken)))  # full length, broken container
+            return Response(bytes(broken), media_type="video/mp4")
         return FileResponse(job.video, media_type="video/mp4")
+
+    async def debug_stats(self, request: Request) -> Response:
+        """Requests served by kind (a test and benchmark aid): create, query, download, ..."""
+        return JSONResponse({"requests": dict(sorted(self.requests.items())), "tasks": len(self.board.all())})
 
     async def debug_tasks(self, request: Request) -> Response:
         jobs = self.board.all()
@@ -442,6 +463,22 @@ class Emulator:
                 ]
             }
         )
+
+
+def _route_name(path: str, method: str) -> str:
+    if path.endswith("/video-synthesis"):
+        return "create"
+    if path.startswith("/_results/"):
+        return "download"
+    if path.startswith("/api/v1/uploads") or path == "/_oss":
+        return "upload"
+    if path.endswith("/cancel"):
+        return "cancel"
+    if path in ("/api/v1/tasks",):
+        return "list"
+    if path.startswith(("/api/v1/tasks/", "/v1/tasks/")):
+        return "query"
+    return f"{method} {path}"
 
 
 def _oss_error(status: int, code: str, message: str) -> Response:

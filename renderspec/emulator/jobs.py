@@ -7,7 +7,9 @@ the preview) is handed to `start_work` and runs elsewhere; the board only record
 
 from __future__ import annotations
 
+import collections
 import enum
+import math
 import threading
 import uuid
 from collections.abc import Callable
@@ -25,7 +27,7 @@ class State(enum.StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Job:
     id: str
     request_id: str
@@ -67,6 +69,9 @@ class JobBoard:
         self.concurrency = max(1, concurrency)
         self.retention = retention
         self._jobs: dict[str, Job] = {}
+        self._pending: collections.deque[Job] = collections.deque()
+        self._running: set[Job] = set()
+        self._purged_at = -math.inf
         self._lock = threading.RLock()
 
     def create(
@@ -90,6 +95,7 @@ class JobBoard:
                 extra=dict(extra or {}),
             )
             self._jobs[job.id] = job
+            self._pending.append(job)
             self._advance()
             return job
 
@@ -126,22 +132,24 @@ class JobBoard:
             self._advance()
 
     def _advance(self) -> None:
+        """Moves states to now; O(tasks running), since every request of the server calls it."""
         now = self._clock()
-        for job in list(self._jobs.values()):
-            if job.created + self.retention < now:
+        if now - self._purged_at >= 1.0:
+            self._purged_at = now
+            for job in [job for job in self._jobs.values() if job.created + self.retention < now]:
                 del self._jobs[job.id]  # purged: queries now answer UNKNOWN
-        running = [job for job in self._jobs.values() if job.state is State.RUNNING]
-        for job in running:
+                self._running.discard(job)
+        for job in list(self._running):
             assert job.scheduled is not None
             if job.work_done and now >= job.scheduled + self.latency:
                 job.state = State.FAILED if job.failure else State.SUCCEEDED
                 job.ended = now
-        slots = self.concurrency - sum(1 for job in self._jobs.values() if job.state is State.RUNNING)
-        for job in sorted(self._jobs.values(), key=lambda item: item.created):
-            if slots <= 0:
-                break
-            if job.state is State.PENDING:
-                job.state = State.RUNNING
-                job.scheduled = now
-                slots -= 1
-                self._start_work(job)
+                self._running.discard(job)
+        while self._pending and len(self._running) < self.concurrency:
+            job = self._pending.popleft()
+            if job.state is not State.PENDING or job.id not in self._jobs:
+                continue  # canceled or purged while it waited
+            job.state = State.RUNNING
+            job.scheduled = now
+            self._running.add(job)
+            self._start_work(job)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -40,7 +41,7 @@ class PreviewRequest:
 def render_preview(request: PreviewRequest, destination: Path) -> None:
     """Writes the preview to `destination` (through a temporary name, so it appears whole)."""
     panels = _panels(request)
-    temporary = destination.with_name(f".{destination.name}.part")
+    temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.part")
     total_frames = request.seconds * FPS
     try:
         with av.open(str(temporary), "w", format="mp4") as container:

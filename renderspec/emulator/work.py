@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import shutil
 import threading
 import time
@@ -144,7 +145,9 @@ class Rendered:
     input_video_seconds: float
 
 
-def run(request: CreateRequest, *, folder: Path, result: Path, oss_resolve: bool, uploads: Uploads) -> Rendered:
+def run(
+    request: CreateRequest, *, folder: Path, result: Path, oss_resolve: bool, uploads: Uploads, memo: Path | None = None
+) -> Rendered:
     """Fetches, checks and renders one task; raises WorkFailure with the service's code."""
     folder.mkdir(parents=True, exist_ok=True)
     rules = request.rules
@@ -191,17 +194,36 @@ def run(request: CreateRequest, *, folder: Path, result: Path, oss_resolve: bool
         found = probe(first_frame)
         frame_size = (found.width or 16, found.height or 9)
     size = output_size(request.resolution, request.ratio, frame_size)
-    render_preview(
-        PreviewRequest(
-            width=size[0],
-            height=size[1],
-            seconds=request.duration,
-            prompt=request.prompt,
-            images=images,
-            videos=videos,
-            first_frame=first_frame,
-            voice=voice,
-        ),
-        result,
+    preview = PreviewRequest(
+        width=size[0],
+        height=size[1],
+        seconds=request.duration,
+        prompt=request.prompt,
+        images=images,
+        videos=videos,
+        first_frame=first_frame,
+        voice=voice,
     )
+    _render_memoised(preview, result, memo)
     return Rendered(path=result, size=size, input_video_seconds=round(video_seconds, 3))
+
+
+def _render_memoised(preview: PreviewRequest, result: Path, memo: Path | None) -> None:
+    """A preview depends only on its pictures, prompt, size, length and voice (not the seed), so
+    tasks that differ elsewhere share one encode."""
+    if memo is None:
+        render_preview(preview, result)
+        return
+    digest = hashlib.sha256()
+    for path in (*preview.images, *preview.videos, preview.first_frame, preview.voice):
+        digest.update(b"-" if path is None else hashlib.sha256(path.read_bytes()).digest())
+    digest.update(f"{preview.width}x{preview.height}/{preview.seconds}/{preview.prompt}".encode())
+    cached = memo / f"{digest.hexdigest()}.mp4"
+    with _MEMO_LOCKS.setdefault(cached.name, threading.Lock()):  # one encode per preview, however many ask
+        if not cached.exists():
+            memo.mkdir(parents=True, exist_ok=True)
+            render_preview(preview, cached)
+    shutil.copyfile(cached, result)
+
+
+_MEMO_LOCKS: dict[str, threading.Lock] = {}

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 
 from renderspec.errors import OutcomeUnknown, Rejected
@@ -62,6 +63,7 @@ class DashScopeProvider:
         self.poll_interval = poll_interval
         self._uploads = uploads or MemoryUploadMemo()
         self._clock = clock
+        self._upload_locks: dict[tuple[str, str], anyio.Lock] = {}
 
     async def create(self, body: Mapping[str, Any]) -> Submitted:
         headers = {"X-DashScope-Async": "enable"}
@@ -117,6 +119,11 @@ class DashScopeProvider:
         return summaries
 
     async def upload(self, path: Path, sha256: str, model: str) -> str:
+        # One upload per file and model, however many shots ask for it at once.
+        async with self._upload_locks.setdefault((sha256, model), anyio.Lock()):
+            return await self._upload(path, sha256, model)
+
+    async def _upload(self, path: Path, sha256: str, model: str) -> str:
         now = self._clock()
         where = f"{self.name}@{self.engine.base_url}"  # links are bound to one account and region
         cached = self._uploads.get(sha256, where, model, now)

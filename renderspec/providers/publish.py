@@ -49,6 +49,7 @@ class S3Publisher:
         self.target = target
         self._uploads = uploads or MemoryUploadMemo()
         self._clock = clock
+        self._locks: dict[str, anyio.Lock] = {}
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=target.endpoint_url,
@@ -63,6 +64,10 @@ class S3Publisher:
         return f"S3Publisher(bucket={self.target.bucket!r}, endpoint={self.target.endpoint_url!r})"
 
     async def __call__(self, path: Path, sha256: str) -> str:
+        async with self._locks.setdefault(sha256, anyio.Lock()):  # one upload per file at a time
+            return await self._link(path, sha256)
+
+    async def _link(self, path: Path, sha256: str) -> str:
         where = f"s3@{self.target.endpoint_url or 'aws'}/{self.target.bucket}"
         now = self._clock()
         cached = self._uploads.get(sha256, where, "any", now)
