@@ -54,6 +54,8 @@ def test_first_build_renders_everything_and_the_second_renders_nothing(
     assert first.code == 0, first.out + first.err
     assert "rendered 8, cached 0, failed 0" in first.out and "videos are in renders/" in first.out
     assert len(creates(service)) == SHOTS
+    stats = httpx.get(f"{service.url}/_emulator/stats").json()["requests"]
+    assert stats["upload"] == 2 * 6  # policy + form once per distinct file, though shots start together
     for mp4 in (project / "renders").glob("*.mp4"):
         verify_render(
             mp4, size=None, seconds=float(verify_render(mp4, size=None, seconds=0, seconds_tolerance=99).seconds)
