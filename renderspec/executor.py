@@ -14,14 +14,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from renderspec.cache import Cache, Entry
 from renderspec.core.model import LocalFile, PlannedShot, RemoteFile
 from renderspec.errors import InvalidOutput, JobTimedOut, OutcomeUnknown, ProviderError, Rejected, Unavailable
 from renderspec.providers.base import Provider, TaskState, TaskStatus
+
+if TYPE_CHECKING:  # annotations only: the cache is handed in, never imported for behaviour
+    from renderspec.cache import Cache, Entry
 
 log = logging.getLogger("renderspec.executor")
 VERIFY_ATTEMPTS = 3

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from renderspec.core.planning import Pricing
+from renderspec.core.rules import RESOLUTIONS
 from renderspec.errors import SettingsError
 
 SETTINGS_FILE = "renderspec.toml"
@@ -47,6 +48,18 @@ class ProjectSettings(_Strict):
     timeout: float = Field(default=1200.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     submit_rate: float = Field(default=5.0, gt=0)
+
+    @field_validator("prices")
+    @classmethod
+    def _known_resolutions(cls, prices: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for model, table in prices.items():
+            unknown = sorted(set(table) - set(RESOLUTIONS))
+            if unknown:
+                raise ValueError(
+                    f"prices for {model} name {', '.join(unknown)}; resolutions are {', '.join(RESOLUTIONS)}"
+                )
+        return prices
+
     apiyi_data_uri_max_bytes: int = Field(default=0, ge=0)
     apiyi_s3_bucket: str | None = None
     apiyi_s3_prefix: str = "renderspec/"

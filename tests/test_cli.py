@@ -249,3 +249,16 @@ def test_random_templates_never_produce_a_traceback(project: Path, template: str
     run = run_cli("check", cwd=project)
     assert run.code in (0, 1), run.err
     assert "Traceback" not in run.out + run.err
+
+
+def test_prices_with_an_unknown_resolution_are_refused(example_project: Path) -> None:
+    (example_project / "renderspec.toml").write_text('[renderspec]\n[renderspec.prices."wan2.7-r2v"]\n720p = 0.5\n')
+    run = run_cli("plan", cwd=example_project)
+    assert run.code == 2 and "prices for wan2.7-r2v name 720p; resolutions are 720P, 1080P" in run.err
+
+
+def test_configured_prices_and_currency_are_used(example_project: Path) -> None:
+    (example_project / "renderspec.toml").write_text('[renderspec]\ncurrency = "EUR"\n[renderspec.prices."wan2.7-r2v"]\n720P = 0.1\n')
+    document = json.loads(run_cli("plan", "--json", cwd=example_project).out)
+    walk = next(shot for shot in document["shots"] if shot["id"] == "garden-walk")
+    assert walk["currency"] == "EUR" and walk["cost"] == pytest.approx(0.8)
