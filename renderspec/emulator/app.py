@@ -239,17 +239,23 @@ class Emulator:
 
     # -- query, cancel, list -----------------------------------------------------------------
 
-    async def query_native(self, request: Request) -> Response:
+    def _lookup(self, request: Request, unknown: Callable[[str], Response]) -> Response | Job:
+        """The task a query names, or the answer to give instead (refused, or unknown)."""
         refused = self._gate(request)
         if refused is not None:
             return refused
         task_id = request.path_params["task_id"]
         job = self.board.get(task_id)
-        if job is None:
-            return JSONResponse(
+        return unknown(task_id) if job is None else job
+
+    async def query_native(self, request: Request) -> Response:
+        found = self._lookup(
+            request,
+            lambda task_id: JSONResponse(
                 {"request_id": str(uuid.uuid4()), "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
-            )
-        return JSONResponse(self._native_view(request, job))
+            ),
+        )
+        return found if isinstance(found, Response) else JSONResponse(self._native_view(request, found))
 
     def _native_view(self, request: Request, job: Job) -> dict[str, Any]:
         output: dict[str, Any] = {
@@ -279,15 +285,15 @@ class Emulator:
         return answer
 
     async def query_apiyi(self, request: Request) -> Response:
-        refused = self._gate(request)
-        if refused is not None:
-            return refused
-        task_id = request.path_params["task_id"]
-        job = self.board.get(task_id)
-        if job is None:
-            return JSONResponse(
+        found = self._lookup(
+            request,
+            lambda _: JSONResponse(
                 {"error": {"message": "[UNKNOWN] task not found or expired", "type": "not_found"}}, status_code=404
-            )
+            ),
+        )
+        if isinstance(found, Response):
+            return found
+        job = found
         view: dict[str, Any] = {"task_id": job.id}
         if job.state is State.PENDING:
             view.update(status="submitted", progress=0)
