@@ -30,9 +30,13 @@ def make_project(root: Path, shots: int, poll: float) -> None:
     Image.new("RGB", (320, 480), (200, 120, 40)).save(root / "specs" / "refs" / "a.png")
     Image.new("RGB", (480, 320), (40, 120, 200)).save(root / "specs" / "refs" / "b.png")
     (root / "renderspec.toml").write_text(f"[renderspec]\npoll_interval = {poll}\nsubmit_rate = 500\n")
-    lines = ['[defaults]\nresolution = "720P"\nduration = 2\n\n[refs.a]\nimage = "refs/a.png"\n[refs.b]\nimage = "refs/b.png"\n']
+    lines = [
+        '[defaults]\nresolution = "720P"\nduration = 2\n\n[refs.a]\nimage = "refs/a.png"\n[refs.b]\nimage = "refs/b.png"\n'
+    ]
     for number in range(shots):
-        lines.append(f'[[shots]]\nid = "take-{number:05d}"\nmedia = ["a", "b"]\nprompt = "{{{{ a }}}} dances with {{{{ b }}}}"\nseed = {number}\n')
+        lines.append(
+            f'[[shots]]\nid = "take-{number:05d}"\nmedia = ["a", "b"]\nprompt = "{{{{ a }}}} dances with {{{{ b }}}}"\nseed = {number}\n'
+        )
     (root / "specs" / "takes.toml").write_text("\n".join(lines))
 
 
@@ -52,12 +56,27 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between task queries")
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; -j {args.jobs}, latency {args.latency:g} s, poll every {args.poll:g} s")
-    print(f"{'shots':>6} {'plan s':>7} {'build s':>8} {'ideal s':>8} {'over %':>7} {'create':>7} {'query':>6} {'download':>9} {'upload':>7} {'peak MB':>8}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores; -j {args.jobs}, latency {args.latency:g} s, poll every {args.poll:g} s"
+    )
+    print(
+        f"{'shots':>6} {'plan s':>7} {'build s':>8} {'ideal s':>8} {'over %':>7} {'create':>7} {'query':>6} {'download':>9} {'upload':>7} {'peak MB':>8}"
+    )
     for shots in args.shots:
         root = Path(tempfile.mkdtemp(prefix="renderspec-throughput-"))
         emulator = subprocess.Popen(
-            [sys.executable, "-m", "renderspec", "emulator", "--port", "0", "--latency", str(args.latency), "--concurrency", str(args.jobs)],
+            [
+                sys.executable,
+                "-m",
+                "renderspec",
+                "emulator",
+                "--port",
+                "0",
+                "--latency",
+                str(args.latency),
+                "--concurrency",
+                str(args.jobs),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -66,9 +85,16 @@ def main() -> None:
             assert emulator.stdout is not None
             url = emulator.stdout.readline().strip().removeprefix("listening on ")
             make_project(root, shots, args.poll)
-            env = {**os.environ, "RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": "bench"}
+            env = {
+                **os.environ,
+                "RENDERSPEC_PROVIDER": "dashscope",
+                "RENDERSPEC_BASE_URL": url,
+                "DASHSCOPE_API_KEY": "bench",
+            }
             plan_s, _, _, _ = timed([sys.executable, "-m", "renderspec", "plan"], root, env)
-            wall, peak, code, output = timed([sys.executable, "-m", "renderspec", "build", "-j", str(args.jobs), "--keep-going"], root, env)
+            wall, peak, code, output = timed(
+                [sys.executable, "-m", "renderspec", "build", "-j", str(args.jobs), "--keep-going"], root, env
+            )
             if code != 0:
                 raise SystemExit(f"build failed ({code}):\n{output[-3000:]}")
             stats = httpx.get(f"{url}/_emulator/stats").json()["requests"]

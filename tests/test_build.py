@@ -332,7 +332,9 @@ def test_corrupted_downloads_are_fetched_again_and_never_cached(example_project:
 
 def test_always_corrupted_results_fail_the_shot_and_stay_journaled(project: Path) -> None:
     fast(project)
-    (project / "specs" / "one.toml").write_text('[refs.mia]\nimage = "refs/mia.png"\n[[shots]]\nid = "one"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nduration = 2\n')
+    (project / "specs" / "one.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\n[[shots]]\nid = "one"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nduration = 2\n'
+    )
     with start_in_thread(EmulatorOptions(latency=0.1, corrupt_rate=1.0)) as running:
         run = run_cli("build", cwd=project, env=env_for(running))
         assert run.code == 1 and "InvalidOutput" not in run.out.split("failed:")[0]
@@ -346,7 +348,11 @@ def test_a_fake_key_appears_nowhere(example_project: Path, service: RunningEmula
     key = "sk-FAKE-9d2c41e7b3a8f6051"
     env = {**env_for(service), "DASHSCOPE_API_KEY": key}
     project = fast(example_project)
-    runs = [run_cli("build", "--json", cwd=project, env=env), run_cli("plan", "--json", cwd=project, env=env), run_cli("build", cwd=project, env=env)]
+    runs = [
+        run_cli("build", "--json", cwd=project, env=env),
+        run_cli("plan", "--json", cwd=project, env=env),
+        run_cli("build", cwd=project, env=env),
+    ]
     assert runs[0].code == 0
     texts = [run.out + run.err for run in runs]
     for path in [project / "renderspec.lock", *(project / "cache").rglob("*"), *(project / "renders").rglob("*")]:

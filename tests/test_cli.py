@@ -258,7 +258,9 @@ def test_prices_with_an_unknown_resolution_are_refused(example_project: Path) ->
 
 
 def test_configured_prices_and_currency_are_used(example_project: Path) -> None:
-    (example_project / "renderspec.toml").write_text('[renderspec]\ncurrency = "EUR"\n[renderspec.prices."wan2.7-r2v"]\n720P = 0.1\n')
+    (example_project / "renderspec.toml").write_text(
+        '[renderspec]\ncurrency = "EUR"\n[renderspec.prices."wan2.7-r2v"]\n720P = 0.1\n'
+    )
     document = json.loads(run_cli("plan", "--json", cwd=example_project).out)
     walk = next(shot for shot in document["shots"] if shot["id"] == "garden-walk")
     assert walk["currency"] == "EUR" and walk["cost"] == pytest.approx(0.8)
