@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import shutil
 import subprocess
 import sys
 import time
@@ -131,3 +133,34 @@ def test_the_apiyi_create_path_and_the_sync_call_error(served: str) -> None:
     assert ok.status_code == 200 and ok.json()["output"]["task_status"] == "PENDING"
     listed = httpx.get(f"{served}/api/v1/tasks", headers=headers, params={"model_name": "wan2.7-r2v"}).json()
     assert listed["output"]["total"] == 1
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_answers_the_documented_curl_request(served: str) -> None:
+    body = json.dumps(
+        {
+            "model": "wan2.7-r2v",
+            "input": {
+                "prompt": "Image 1 waves at the camera.",
+                "media": [{"type": "reference_image", "url": "https://example.com/person.png"}],
+            },
+            "parameters": {"resolution": "720P", "duration": 5, "prompt_extend": False},
+        }
+    )
+    command = [
+        "curl", "-sS", "--location", f"{served}/api/v1/services/aigc/video-generation/video-synthesis",
+        "-H", "X-DashScope-Async: enable", "-H", "Authorization: Bearer sk-doc", "-H", "Content-Type: application/json",
+        "-d", body,
+    ]  # fmt: skip
+    created = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert created["output"]["task_status"] == "PENDING" and created["request_id"]
+    query = [
+        "curl",
+        "-sS",
+        f"{served}/api/v1/tasks/{created['output']['task_id']}",
+        "-H",
+        "Authorization: Bearer sk-doc",
+    ]
+    status = json.loads(subprocess.run(query, capture_output=True, text=True, check=True).stdout)
+    assert status["output"]["task_id"] == created["output"]["task_id"]
+    assert status["output"]["task_status"] in ("PENDING", "RUNNING", "FAILED")  # the image URL is off this machine
