@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# --provider local: the example renders offline even where an API key is set (never a paid surprise).
 render: $(STAMP)
-	$(BIN)/renderspec build
+	$(BIN)/renderspec build --provider local
 
 emulator: $(STAMP)
 	$(BIN)/renderspec emulator
