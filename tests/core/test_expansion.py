@@ -245,3 +245,11 @@ def _outcome(render):  # type: ignore[no-untyped-def]
         return ("ok", render())
     except TemplateFailure as failure:
         return ("error", failure.message.split(";")[0])
+
+
+def test_a_syntax_error_inside_a_fragment_names_the_fragment_and_its_line() -> None:
+    fragments = {"specs/fragments/style.j2": "line one\nline {{ two"}
+    text = shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }} {% include \'fragments/style.j2\' %}"')
+    lines = errors(plan_text(text, fragments=fragments))
+    assert len(lines) == 1
+    assert lines[0].startswith("specs/s0.toml:13: shot a: prompt: template syntax error in fragment specs/fragments/style.j2 line 2:")
