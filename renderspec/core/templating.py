@@ -116,7 +116,7 @@ class Templates:
         except TemplateFailure:
             raise
         except jinja2.TemplateSyntaxError as error:
-            where = f" in fragment {error.name} line {error.lineno}" if error.name else ""
+            where = f" in fragment {error.filename or error.name} line {error.lineno}" if error.name else ""
             raise TemplateFailure(
                 f"template syntax error{where}: {error.message}",
                 template_line=None if error.name else error.lineno,
