@@ -175,6 +175,11 @@ class Executor:
         except InvalidOutput as error:
             self._stopping = self._stopping or not self.options.keep_going
             return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="InvalidOutput", message=str(error))
+        except OSError as error:  # disk full, permissions: the journal still holds any paid task
+            self._stopping = True
+            where = f" ({error.filename})" if error.filename else ""
+            message = f"cannot write the render to disk: {error.strerror or error}{where}; the task stays journaled"
+            return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="OSError", message=message)
 
     async def _render(self, shot: PlannedShot, record: Mapping[str, Any] | None, started: float) -> ShotResult:
         if self.cache.has(shot.key):

@@ -167,3 +167,16 @@ async def test_with_keep_going_every_shot_is_tried(tmp_path: Path) -> None:
     run, _, _ = executor(tmp_path, service, clock, jobs=1, keep_going=True)
     results = await run.run([shot(1), shot(2), shot(3)], {})
     assert [r.outcome for r in results] == [Outcome.FAILED] * 3 and len(service.created) == 3
+
+
+async def test_a_disk_error_fails_the_shot_and_keeps_the_paid_task_journaled(tmp_path: Path) -> None:
+    clock, service = FakeTime(), FakeService(polls=1)
+    run, cache, _ = executor(tmp_path, service, clock)
+
+    async def full_disk(url: str, destination: Path) -> int:
+        raise OSError(28, "No space left on device", str(destination))
+
+    service.download = full_disk  # type: ignore[method-assign]
+    (result,) = await run.run([shot(1)], {})
+    assert result.outcome is Outcome.FAILED and "No space left on device" in (result.message or "")
+    assert cache.journal()[shot(1).key]["task_id"] == "task-1"

@@ -252,4 +252,6 @@ def test_a_syntax_error_inside_a_fragment_names_the_fragment_and_its_line() -> N
     text = shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }} {% include \'fragments/style.j2\' %}"')
     lines = errors(plan_text(text, fragments=fragments))
     assert len(lines) == 1
-    assert lines[0].startswith("specs/s0.toml:13: shot a: prompt: template syntax error in fragment specs/fragments/style.j2 line 2:")
+    assert lines[0].startswith(
+        "specs/s0.toml:13: shot a: prompt: template syntax error in fragment specs/fragments/style.j2 line 2:"
+    )
