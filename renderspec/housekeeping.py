@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TextIO
 
@@ -25,6 +26,8 @@ def gc(settings: Settings, cwd: Path, out: TextIO, *, dry_run: bool, everything:
         for key in unused:
             if not dry_run:
                 project.cache.remove(key)
+        if not dry_run:  # the local emulator's encoded previews: only a speed memo
+            shutil.rmtree(settings.cache_dir / "emulator" / "previews", ignore_errors=True)
         verb = "would drop" if dry_run else "dropped"
         print(
             f"gc: {verb} {len(unused)} unused cache entr{'y' if len(unused) == 1 else 'ies'}; kept {len(wanted & project.cache.keys())}",

@@ -95,6 +95,11 @@ class Emulator:
         self.pool.shutdown(wait=True, cancel_futures=True)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            return
+        for leftover in ("uploads", "tasks"):  # a lent folder keeps only the previews memo
+            shutil.rmtree(self.workdir / leftover, ignore_errors=True)
+        for result in self.workdir.glob("*.mp4"):
+            result.unlink(missing_ok=True)
 
     # -- the app -----------------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ async def open_provider(
     provider: Provider
     project = settings.project
     if settings.provider == "local":
-        emulator = start_local_emulator()
+        emulator = start_local_emulator(settings.cache_dir / "emulator")
         engine = HttpEngine(
             base_url=emulator.url,
             api_key=Secret(LOCAL_KEY),

@@ -6,6 +6,9 @@ account and no network through exactly the code path the real service gets.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
 from renderspec.providers.dashscope import DashScopeProvider
@@ -29,5 +32,15 @@ class LocalProvider(DashScopeProvider):
             self.emulator.stop()
 
 
-def start_local_emulator(options: EmulatorOptions | None = None) -> RunningEmulator:
-    return start_in_thread(options or EmulatorOptions(latency=0.5, concurrency=4))
+def start_local_emulator(workdir: Path | None = None) -> RunningEmulator:
+    """The in-process emulator; its files live in `workdir` (the cache), so a killed build leaks nothing.
+
+    Tasks of an earlier emulator died with it and are cleared; encoded previews are kept, since a
+    preview depends only on its inputs.
+    """
+    if workdir is not None:
+        for leftover in ("uploads", "tasks"):
+            shutil.rmtree(workdir / leftover, ignore_errors=True)
+        for result in workdir.glob("*.mp4"):
+            result.unlink(missing_ok=True)
+    return start_in_thread(EmulatorOptions(latency=0.5, concurrency=4, workdir=workdir))
