@@ -67,11 +67,15 @@ def run_build(
         restored = _restore_cached(project, outputs, selected)
         to_render = [shot for shot in selected if shot.state != "cached"]
         if args.dry_run:
-            reporting.plain_plan(_subplan(project, to_render), human)
+            if args.json:
+                reporting.write_json(reporting.plan_document(_subplan(project, to_render)), out)
+            else:
+                reporting.plain_plan(_subplan(project, to_render), human)
             return EXIT_OK
         _apply_decisions(project.cache, selected, args)
         results: list[ShotResult] = []
-        if to_render:
+        paid_and_open = any(record.get("task_id") for record in project.cache.journal().values())
+        if to_render or paid_and_open:  # journaled tasks are collected even when nothing else renders
             try:
                 results = anyio.run(_render, settings, env, args, project, outputs, to_render, human)
             except KeyboardInterrupt:
@@ -114,7 +118,7 @@ async def _render(
             poll_interval=provider.poll_interval,
             timeout=settings.project.timeout,
             submit_interval=1.0 / settings.project.submit_rate,
-            keep_going=args.keep_going or bool(env.get("CI")),
+            keep_going=args.keep_going or _truthy(env.get("CI")),
             size_tolerance=0.0 if settings.provider == "local" else 0.05,
         )
 
@@ -133,7 +137,7 @@ async def _render(
             print(note, file=human)
         known = known_ids()
         events: Any = (
-            reporting.RichEvents(human, len(shots), shots[0].currency)
+            reporting.RichEvents(human, len(shots), shots[0].currency if shots else "CNY")
             if human.isatty()
             else reporting.LineEvents(human)
         )
@@ -154,6 +158,10 @@ async def _render(
             return await executor.run(shots, journal, orphans)
         finally:
             events.close()
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def _verify(path: Path, size: tuple[int, int] | None, seconds: float, tolerance: float) -> Any:

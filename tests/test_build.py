@@ -193,6 +193,8 @@ def test_json_summary_is_one_document(example_project: Path, service: RunningEmu
 def test_dry_run_submits_nothing(example_project: Path, service: RunningEmulator) -> None:
     run = run_cli("build", "--dry-run", cwd=fast(example_project), env=env_for(service))
     assert run.code == 0 and "8 shots: 8 new" in run.out
+    as_json = run_cli("build", "--dry-run", "--json", cwd=example_project, env=env_for(service))
+    assert json.loads(as_json.out)["summary"]["to_render"] == SHOTS
     assert creates(service) == []
 
 
