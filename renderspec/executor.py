@@ -183,6 +183,7 @@ class Executor:
 
     async def _render(self, shot: PlannedShot, record: Mapping[str, Any] | None, started: float) -> ShotResult:
         if self.cache.has(shot.key):
+            self.cache.forget(shot.key)  # a journal record left by a build that died after committing
             return ShotResult(shot, Outcome.CACHED, output=None)
         async with self._in_flight:
             task_id = record.get("task_id") if record else None
@@ -237,11 +238,11 @@ class Executor:
             if status.state is TaskState.SUCCEEDED:
                 await self._collect(Expectation(key=key, **expected), str(task_id), status)
                 self.events.stage(shot_id, f"collected task {task_id} of an earlier version into the cache")
-        except JobTimedOut:
-            return  # still running: stays journaled
-        except (ProviderError, InvalidOutput, TypeError) as error:
-            log.warning("shot %s: could not collect task %s of an earlier version: %s", shot_id, task_id, error)
-        self.cache.forget(key)
+        except (ProviderError, InvalidOutput, OSError, TypeError) as error:
+            # Still running, or not collectable right now: it stays journaled for a later build.
+            log.warning("shot %s: task %s of an earlier version stays journaled: %s", shot_id, task_id, error)
+            return
+        self.cache.forget(key)  # collected, or ended without a video (not billed)
 
     async def _with_links(self, shot: PlannedShot) -> dict[str, Any]:
         """The request with every local file replaced by a link the service can fetch."""
