@@ -136,6 +136,13 @@ class Cache:
         write_atomic(path, json.dumps(record, sort_keys=True).encode())
         return record
 
+    def journal_record(self, key: str) -> dict[str, Any]:
+        """One shot's journal record ({} when there is none or it is damaged)."""
+        with contextlib.suppress(OSError, ValueError):
+            record = json.loads((self.journal_dir / f"{key}.json").read_bytes())
+            return record if isinstance(record, dict) else {}
+        return {}
+
     def forget(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.journal_dir / f"{key}.json").unlink()

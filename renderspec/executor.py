@@ -8,6 +8,7 @@ The executor never reads specs or picks a provider: it receives planned shots an
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import math
 import time
@@ -284,6 +285,7 @@ class Executor:
                     model=shot.model,
                     sent_at=sent_at,
                     expect=expect,
+                    sent=as_recorded(body),
                 )
                 self.events.stage(shot.id, "submitting")
                 try:
@@ -395,6 +397,7 @@ class Executor:
             "task_id": task_id,
             "request_id": status.request_id,
             "payload": shot.payload,
+            "request_sent": self.cache.journal_record(shot.key).get("sent"),
             "usage": dict(status.usage),
             "times": dict(status.times),
             "video_sha256": digest,
@@ -414,6 +417,22 @@ class _Skip(Exception):
     pass
 
 
+def as_recorded(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The request as sent, fit for the record: links without their query strings (signatures,
+    which expire anyway) and data: URIs by hash, so no credential and no megabytes end up in it."""
+
+    def shown(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.startswith("data:"):
+            header, _, payload = value.partition(",")
+            return f"{header},<{len(payload)} characters, sha256 {hashlib.sha256(payload.encode()).hexdigest()}>"
+        return value.split("?", 1)[0]
+
+    media = [{name: shown(value) for name, value in item.items()} for item in body["input"]["media"]]
+    return {**body, "input": {**body["input"], "media": media}}
+
+
 def _ended(status: TaskStatus) -> str:
     what = {
         "FAILED": "the task failed",
@@ -427,7 +446,5 @@ _NOT_CREATED = object()
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -361,3 +361,14 @@ def test_a_fake_key_appears_nowhere(example_project: Path, service: RunningEmula
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
     assert all(key not in text for text in texts)
+
+
+def test_the_cache_records_the_request_as_sent(example_project: Path, service: RunningEmulator) -> None:
+    assert run_cli("build", "--shot", "turn-left", cwd=fast(example_project), env=env_for(service)).code == 0
+    (meta,) = [json.loads(path.read_text()) for path in (example_project / "cache" / "objects").rglob("meta.json")]
+    sent = meta["request_sent"]
+    assert sent["parameters"]["duration"] == 5 and "ratio" not in sent["parameters"]
+    assert [item["type"] for item in sent["input"]["media"]] == ["reference_image", "reference_image", "first_frame"]
+    assert all(item["url"].startswith("oss://") for item in sent["input"]["media"])
+    assert meta["task_id"] == creates(service)[0]["task_id"] and meta["usage"]["output_video_duration"] == 5
+    assert meta["video"]["width"] == 1280 and meta["video_sha256"]
