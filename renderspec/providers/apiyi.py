@@ -18,7 +18,7 @@ import anyio
 from renderspec.errors import Rejected
 from renderspec.providers.base import Submitted, TaskState, TaskStatus, TaskSummary
 from renderspec.providers.dashscope import submitted_from
-from renderspec.providers.http import HttpEngine
+from renderspec.providers.http import HttpEngine, json_object
 
 BASE_URL = "https://api.apiyi.com"
 CREATE_PATH = "/wan/api/v1/services/aigc/video-generation/video-synthesis"
@@ -71,14 +71,7 @@ class ApiyiProvider:
                     task_id=task_id, state=TaskState.UNKNOWN, raw_status="not found", message=error.message
                 )
             raise
-        try:
-            answer = response.json()
-        except ValueError:
-            raise Rejected(
-                f"APIYI answered a task query with something that is not JSON: {response.text[:200]!r}"
-            ) from None
-        if not isinstance(answer, dict):
-            raise Rejected(f"APIYI answered a task query with unexpected JSON: {str(answer)[:200]}")
+        answer = json_object(response, who="APIYI")
         raw_status = str(answer.get("status", ""))
         code, message = _failure(answer)
         return TaskStatus(

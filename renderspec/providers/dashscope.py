@@ -12,7 +12,7 @@ import httpx
 
 from renderspec.errors import OutcomeUnknown, Rejected
 from renderspec.providers.base import MemoryUploadMemo, Submitted, TaskState, TaskStatus, TaskSummary, UploadMemo
-from renderspec.providers.http import HttpEngine
+from renderspec.providers.http import HttpEngine, json_object
 
 BASE_URLS: Mapping[str, str] = {
     "beijing": "https://dashscope.aliyuncs.com",
@@ -74,7 +74,7 @@ class DashScopeProvider:
 
     async def query(self, task_id: str) -> TaskStatus:
         response = await self.engine.call("GET", f"/api/v1/tasks/{task_id}")
-        answer = _json_object(response)
+        answer = json_object(response)
         output: dict[str, Any] = answer["output"] if isinstance(answer.get("output"), dict) else {}
         usage: dict[str, Any] = answer["usage"] if isinstance(answer.get("usage"), dict) else {}
         raw_status = str(output.get("task_status", "")) or "UNKNOWN"
@@ -101,7 +101,7 @@ class DashScopeProvider:
         summaries: list[TaskSummary] = []
         for page in range(1, 21):
             params = {"start_time": start, "model_name": model, "page_no": str(page), "page_size": "100"}
-            answer = _json_object(await self.engine.call("GET", "/api/v1/tasks", params=params))
+            answer = json_object(await self.engine.call("GET", "/api/v1/tasks", params=params))
             container: dict[str, Any] = answer["output"] if isinstance(answer.get("output"), dict) else answer
             items = container.get("data") or []
             for item in items:
@@ -129,7 +129,7 @@ class DashScopeProvider:
         cached = self._uploads.get(sha256, where, model, now)
         if cached is not None:
             return cached
-        answer = _json_object(
+        answer = json_object(
             await self.engine.call("GET", "/api/v1/uploads", params={"action": "getPolicy", "model": model})
         )
         policy = answer.get("data") or answer.get("output")
@@ -179,13 +179,3 @@ def submitted_from(response: httpx.Response, *, who: str, hint: str) -> Submitte
 def _mentions_oss(body: Mapping[str, Any]) -> bool:
     media = body.get("input", {}).get("media", [])
     return any(str(item.get(field, "")).startswith("oss://") for item in media for field in ("url", "reference_voice"))
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        answer = response.json()
-    except ValueError:
-        raise Rejected(f"the service answered with something that is not JSON: {response.text[:200]!r}") from None
-    if not isinstance(answer, dict):
-        raise Rejected(f"the service answered with unexpected JSON: {str(answer)[:200]}")
-    return answer

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import anyio
@@ -29,6 +29,7 @@ from renderspec.fsutil import default_mode
 from renderspec.providers.base import Secret
 
 log = logging.getLogger("renderspec.providers")
+T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -94,26 +95,12 @@ class HttpEngine:
         """A 2xx answer, after retrying what may be retried; raises a ProviderError otherwise."""
         url = f"{self.base_url}{path}"
         sent_headers = {"Authorization": f"Bearer {self._key.reveal()}", **(headers or {})}
-        last: ProviderError | None = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                assert last is not None
-                wait = self.retry.delay(attempt - 1, self._rng, last.retry_after)
-                log.info(
-                    "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
-                    method,
-                    path,
-                    last.message,
-                    wait,
-                    attempt + 1,
-                    self.retry.attempts,
-                )
-                await self._sleep(wait)
+
+        async def once() -> httpx.Response:
             try:
                 response = await self._client.request(method, url, json=json, params=params, headers=sent_headers)
             except NOT_SENT as error:
-                last = Unavailable(f"cannot reach {_host(url)}: {type(error).__name__}")
-                continue
+                raise Unavailable(f"cannot reach {_host(url)}: {type(error).__name__}") from error
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
                 if not idempotent:
                     raise OutcomeUnknown(
@@ -121,28 +108,22 @@ class HttpEngine:
                         "the service may or may not have accepted it",
                         hint="check the service's task list before sending it again",
                     ) from error
-                last = Unavailable(f"{type(error).__name__} talking to {_host(url)}")
-                continue
+                raise Unavailable(f"{type(error).__name__} talking to {_host(url)}") from error
             except httpx.HTTPError as error:
                 raise Rejected(f"{method} {path}: {type(error).__name__}") from error
             if response.is_success:
                 return response
             failure = _failure(response)
             log.debug("%s %s -> %d %s", method, path, response.status_code, failure.code)
-            if isinstance(failure, Rejected):
-                raise failure
-            last = failure
-        assert last is not None
-        raise last
+            raise failure
+
+        return await self._with_retries(f"{method} {path}", once)
 
     async def upload_form(self, url: str, fields: Mapping[str, str], path: Path) -> None:
         """A browser-style form upload to a storage host (never with the API key)."""
         self._check_link(url)
-        last: ProviderError | None = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                assert last is not None
-                await self._sleep(self.retry.delay(attempt - 1, self._rng, last.retry_after))
+
+        async def once() -> None:
             try:
                 content = await anyio.to_thread.run_sync(path.read_bytes)
             except OSError as error:
@@ -150,8 +131,7 @@ class HttpEngine:
             try:
                 response = await self._client.post(url, data=dict(fields), files={"file": (path.name, content)})
             except httpx.HTTPError as error:
-                last = Unavailable(f"upload to {_host(url)} failed ({type(error).__name__})")
-                continue
+                raise Unavailable(f"upload to {_host(url)} failed ({type(error).__name__})") from error
             if response.is_success or (response.status_code == 409 and "FileAlreadyExists" in response.text):
                 return
             failure = _failure(response)
@@ -160,25 +140,39 @@ class HttpEngine:
                     f"upload of {path.name} refused: {response.status_code} {response.text[:200]}",
                     status=response.status_code,
                 )
-            last = failure
-        assert last is not None
-        raise last
+            raise failure
+
+        await self._with_retries(f"upload of {path.name}", once)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def download(self, url: str, destination: Path) -> int:
         """Streams `url` to `destination` atomically, without the API key; retries cut transfers."""
-        last: ProviderError | None = None
+        return await self._with_retries(f"download from {_host(url)}", lambda: self._download_once(url, destination))
+
+    async def _with_retries(self, what: str, once: Callable[[], Awaitable[T]]) -> T:
+        """Runs `once` until it succeeds, raises something other than Unavailable, or attempts run out.
+
+        The one backoff of every call: exponential with full jitter, or the service's Retry-After.
+        """
+        last: Unavailable | None = None
         for attempt in range(self.retry.attempts):
-            if attempt:
-                assert last is not None
-                await self._sleep(self.retry.delay(attempt - 1, self._rng, None))
+            if last is not None:
+                wait = self.retry.delay(attempt - 1, self._rng, last.retry_after)
+                log.info(
+                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                    what,
+                    last.message,
+                    wait,
+                    attempt + 1,
+                    self.retry.attempts,
+                )
+                await self._sleep(wait)
             try:
-                return await self._download_once(url, destination)
+                return await once()
             except Unavailable as error:
                 last = error
-                log.info("download of %s: %s", _host(url), error.message)
         assert last is not None
         raise last
 
@@ -237,6 +231,17 @@ async def _write_stream(response: httpx.Response, destination: Path, expected: i
             os.unlink(temporary)
         raise
     return size
+
+
+def json_object(response: httpx.Response, *, who: str = "the service") -> dict[str, Any]:
+    """A 2xx answer's JSON object; anything else is a bad answer, reported with what was sent back."""
+    try:
+        answer = response.json()
+    except ValueError:
+        raise Rejected(f"{who} answered with something that is not JSON: {response.text[:200]!r}") from None
+    if not isinstance(answer, dict):
+        raise Rejected(f"{who} answered with unexpected JSON: {str(answer)[:200]}")
+    return answer
 
 
 def _failure(response: httpx.Response) -> ProviderError:
