@@ -128,12 +128,9 @@ class Cache:
 
     def record(self, key: str, **fields: Any) -> dict[str, Any]:
         """Durably records a step of a shot's task (fsynced before this returns)."""
-        path = self.journal_dir / f"{key}.json"
-        record: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            record = json.loads(path.read_bytes())
+        record = self.journal_record(key)
         record.update(fields, key=key, updated=time.time())
-        write_atomic(path, json.dumps(record, sort_keys=True).encode())
+        write_atomic(self.journal_dir / f"{key}.json", json.dumps(record, sort_keys=True).encode())
         return record
 
     def journal_record(self, key: str) -> dict[str, Any]:

@@ -7,20 +7,23 @@ The executor never reads specs or picks a provider: it receives planned shots an
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from renderspec.core.model import LocalFile, PlannedShot, RemoteFile
+from renderspec.core.keys import map_media, substitute_files
+from renderspec.core.model import LocalFile, PlannedShot
 from renderspec.errors import InvalidOutput, JobTimedOut, OutcomeUnknown, ProviderError, Rejected, Unavailable
+from renderspec.fsutil import file_sha256
 from renderspec.providers.base import Provider, TaskState, TaskStatus
 
 if TYPE_CHECKING:  # annotations only: the cache is handed in, never imported for behaviour
@@ -46,7 +49,6 @@ class ShotResult:
     output: str | None = None
     code: str | None = None
     message: str | None = None
-    usage: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def cost(self) -> float | None:
@@ -164,7 +166,7 @@ class Executor:
                 message="not started: an earlier shot failed (use --keep-going to render the rest)",
             )
         except ProviderError as error:
-            self._stopping = self._stopping or not self.options.keep_going
+            self._after_failure()
             return ShotResult(
                 shot,
                 Outcome.FAILED,
@@ -174,13 +176,18 @@ class Executor:
                 message=str(error),
             )
         except InvalidOutput as error:
-            self._stopping = self._stopping or not self.options.keep_going
+            self._after_failure()
             return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="InvalidOutput", message=str(error))
         except OSError as error:  # disk full, permissions: the journal still holds any paid task
             self._stopping = True
             where = f" ({error.filename})" if error.filename else ""
             message = f"cannot write the render to disk: {error.strerror or error}{where}; the task stays journaled"
             return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="OSError", message=message)
+
+    def _after_failure(self) -> None:
+        """Without --keep-going, the first failure stops new submissions (tasks in flight finish)."""
+        if not self.options.keep_going:
+            self._stopping = True
 
     async def _render(self, shot: PlannedShot, record: Mapping[str, Any] | None, started: float) -> ShotResult:
         if self.cache.has(shot.key):
@@ -207,7 +214,7 @@ class Executor:
         assert status is not None
         if status.state is not TaskState.SUCCEEDED:
             self.cache.forget(shot.key)  # failed, canceled or lost tasks are not billed: the next build may retry
-            self._stopping = self._stopping or not self.options.keep_going
+            self._after_failure()
             return ShotResult(
                 shot,
                 Outcome.FAILED,
@@ -220,9 +227,7 @@ class Executor:
         async with self._commit_lock:
             output = self.outputs.commit(shot, entry, str(task_id))
         self.cache.forget(shot.key)
-        return ShotResult(
-            shot, Outcome.RENDERED, self.clock() - started, str(task_id), output=output, usage=status.usage
-        )
+        return ShotResult(shot, Outcome.RENDERED, self.clock() - started, str(task_id), output=output)
 
     async def _orphan(self, key: str, record: Mapping[str, Any]) -> None:
         """A task journaled for a shot that has changed since: paid for, so still collected.
@@ -253,16 +258,7 @@ class Executor:
             async with self._transfers:
                 links[path] = await self.provider.upload(self.files_root / path, digest, shot.model)
 
-        def link(value: Any) -> Any:
-            if isinstance(value, LocalFile):
-                return links[value.path]
-            if isinstance(value, RemoteFile):
-                return value.url
-            return value
-
-        request = shot.request
-        media = [{name: link(value) for name, value in item.items()} for item in request["input"]["media"]]
-        return {**request, "input": {**request["input"], "media": media}}
+        return substitute_files(shot.request, lambda ref: links[ref.path] if isinstance(ref, LocalFile) else ref.url)
 
     async def _submit(self, shot: PlannedShot, body: dict[str, Any]) -> tuple[str, float]:
         async with self._submit_lock:
@@ -276,8 +272,8 @@ class Executor:
             # create of this build has its task id recorded: the service's list can then tell.
             for _ in range(3):
                 sent_at = self.clock()
-                expect = {"shot": shot.id, "spec": shot.spec, "model": shot.model, "duration": shot.duration}
-                expect |= {"size": shot.expected_size, "payload": shot.payload}
+                expect = dataclasses.asdict(expectation(shot))
+                del expect["key"]  # the record's own key; `Expectation(key=key, **expect)` rebuilds it
                 self.cache.record(
                     shot.key,
                     shot=shot.id,
@@ -387,7 +383,7 @@ class Executor:
                 log.warning("shot %s: the download of task %s failed verification: %s", shot.shot, task_id, error)
                 if attempt == VERIFY_ATTEMPTS - 1:
                     raise
-        digest = await anyio.to_thread.run_sync(_sha256, staging)
+        digest = await anyio.to_thread.run_sync(file_sha256, staging)
         meta = {
             "shot": shot.shot,
             "spec": shot.spec,
@@ -429,8 +425,7 @@ def as_recorded(body: Mapping[str, Any]) -> dict[str, Any]:
             return f"{header},<{len(payload)} characters, sha256 {hashlib.sha256(payload.encode()).hexdigest()}>"
         return value.split("?", 1)[0]
 
-    media = [{name: shown(value) for name, value in item.items()} for item in body["input"]["media"]]
-    return {**body, "input": {**body["input"], "media": media}}
+    return map_media(body, shown)
 
 
 def _ended(status: TaskStatus) -> str:
@@ -443,8 +438,3 @@ def _ended(status: TaskStatus) -> str:
 
 
 _NOT_CREATED = object()
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

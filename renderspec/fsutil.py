@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks (videos need not fit in memory)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def default_mode() -> int:

@@ -41,14 +41,20 @@ def display_request(request: Mapping[str, Any], digests: Mapping[str, str]) -> A
     return substitute_files(request, lambda ref: _display_form(ref, digests))
 
 
-def substitute_files(request: Mapping[str, Any], replace: Callable[[LocalFile | RemoteFile], Any]) -> dict[str, Any]:
-    """A copy of the request with every file in `input.media` replaced; the rest is shared."""
+def map_media(request: Mapping[str, Any], convert: Callable[[Any], Any]) -> dict[str, Any]:
+    """A copy of the request with `convert` applied to every value of every `input.media` item.
+
+    Files only ever appear there, so this is the one place that rewrites them: for keys, for
+    display, for the links a provider needs, for the record of what was sent.
+    """
     body_input = request["input"]
-    media = [
-        {name: replace(value) if isinstance(value, LocalFile | RemoteFile) else value for name, value in item.items()}
-        for item in body_input["media"]
-    ]
+    media = [{name: convert(value) for name, value in item.items()} for item in body_input["media"]]
     return {**request, "input": {**body_input, "media": media}}
+
+
+def substitute_files(request: Mapping[str, Any], replace: Callable[[LocalFile | RemoteFile], Any]) -> dict[str, Any]:
+    """A copy of the request with every file reference replaced; the rest is shared."""
+    return map_media(request, lambda value: replace(value) if isinstance(value, LocalFile | RemoteFile) else value)
 
 
 def _key_form(ref: LocalFile | RemoteFile, facts: Mapping[str, FileFacts | None]) -> Any:

@@ -21,7 +21,8 @@ import httpx
 from renderspec.core.rules import FileKind, FileRule, MediaType, output_size
 from renderspec.emulator.preview import PreviewRequest, render_preview
 from renderspec.emulator.wire import CreateRequest
-from renderspec.media import probe
+from renderspec.fsutil import file_sha256
+from renderspec.media import Probe, probe
 
 FETCH_TIMEOUT = 20.0
 
@@ -114,8 +115,8 @@ def fetch(
     return destination
 
 
-def check(path: Path, rule: FileRule, role: str) -> float | None:
-    """Judges a fetched file as the service would; returns its length in seconds where it has one."""
+def check(path: Path, rule: FileRule, role: str) -> Probe:
+    """Judges a fetched file as the service would; returns what its headers said."""
     found = probe(path)
     if found.kind is not rule.kind or found.format not in rule.formats:
         allowed = "/".join(name.upper() for name in rule.formats)
@@ -135,7 +136,7 @@ def check(path: Path, rule: FileRule, role: str) -> float | None:
         low_s, high_s = rule.seconds
         if found.seconds is None or not low_s <= found.seconds <= high_s:
             raise WorkFailure("InvalidParameter", f"The {role} duration must be in [{low_s:g}, {high_s:g}] seconds.")
-    return found.seconds
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,7 @@ def run(
     images: list[Path] = []
     videos: list[Path] = []
     first_frame: Path | None = None
+    frame_size: tuple[int, int] | None = None
     voice: Path | None = None
     video_seconds = 0.0
     for index, item in enumerate(request.media):
@@ -170,12 +172,13 @@ def run(
             uploads=uploads,
             now=now,
         )
-        seconds = check(path, rule, role)
+        found = check(path, rule, role)
         if item.type is MediaType.REFERENCE_VIDEO:
             videos.append(path)
-            video_seconds += seconds or 0.0
+            video_seconds += found.seconds or 0.0
         elif item.type is MediaType.FIRST_FRAME:
             first_frame = path
+            frame_size = (found.width or 16, found.height or 9)
         else:
             images.append(path)
         if item.voice is not None and rules.voice is not None and voice is None:
@@ -189,10 +192,6 @@ def run(
                 now=now,
             )
             check(voice, rules.voice, "reference voice")
-    frame_size = None
-    if first_frame is not None:
-        found = probe(first_frame)
-        frame_size = (found.width or 16, found.height or 9)
     size = output_size(request.resolution, request.ratio, frame_size)
     preview = PreviewRequest(
         width=size[0],
@@ -216,7 +215,7 @@ def _render_memoised(preview: PreviewRequest, result: Path, memo: Path | None) -
         return
     digest = hashlib.sha256()
     for path in (*preview.images, *preview.videos, preview.first_frame, preview.voice):
-        digest.update(b"-" if path is None else hashlib.sha256(path.read_bytes()).digest())
+        digest.update(b"-" if path is None else file_sha256(path).encode())
     digest.update(f"{preview.width}x{preview.height}/{preview.seconds}/{preview.prompt}".encode())
     cached = memo / f"{digest.hexdigest()}.mp4"
     with _MEMO_LOCKS.setdefault(cached.name, threading.Lock()):  # one encode per preview, however many ask
