@@ -7,7 +7,6 @@ damaged memo is a warning and a rebuild, never a crash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -17,7 +16,7 @@ from typing import Any
 
 from renderspec.core.model import FileFacts
 from renderspec.core.rules import FileKind
-from renderspec.fsutil import write_atomic
+from renderspec.fsutil import file_sha256, write_atomic
 
 MEMO_VERSION = 1
 MEMO_NAME = "assets.json"
@@ -77,9 +76,7 @@ class AssetFacts:
 
         path = self.root / rel
         try:
-            with open(path, "rb") as handle:
-                digest = hashlib.file_digest(handle, "sha256").hexdigest()
-                size = os.fstat(handle.fileno()).st_size
+            digest, size = file_sha256(path), path.stat().st_size
         except OSError as error:
             return FileFacts(sha256="", size=0, error=f"cannot read it ({error.strerror})")
         found = probe(path)

@@ -122,20 +122,20 @@ async def _render(
             size_tolerance=0.0 if settings.provider == "local" else 0.05,
         )
 
-        def known_ids() -> set[str]:
+        def known_ids(journal: Mapping[str, Mapping[str, Any]]) -> set[str]:
             ids = {entry.task_id for entry in project.manifest.entries.values() if entry.task_id}
-            return ids | {str(record["task_id"]) for record in cache.journal().values() if record.get("task_id")}
+            return ids | {str(record["task_id"]) for record in journal.values() if record.get("task_id")}
 
         for note in await resolve_unknown(
             provider,
             cache,
             {shot.key: shot for shot in shots},
-            known_ids(),
+            known_ids(cache.journal()),
             poll_interval=provider.poll_interval,
             patience=settings.project.timeout,
         ):
             print(note, file=human)
-        known = known_ids()
+        journal = cache.journal()  # as resolving left it: adopted tasks included
         events: Any = (
             reporting.RichEvents(human, len(shots), shots[0].currency if shots else "CNY")
             if human.isatty()
@@ -149,11 +149,10 @@ async def _render(
             events=events,
             options=options,
             verify=_verify,
-            known_task_ids=known,
+            known_task_ids=known_ids(journal),
         )
         try:
             wanted = {shot.key for shot in shots}
-            journal = cache.journal()
             orphans = {key: record for key, record in journal.items() if key not in wanted}
             return await executor.run(shots, journal, orphans)
         finally:

@@ -100,6 +100,10 @@ class ShotDraft:
     def references(self) -> list[MediaItem]:
         return [item for item in self.media if item.type is not MediaType.FIRST_FRAME]
 
+    @property
+    def first_frame(self) -> MediaItem | None:
+        return next((item for item in self.media if item.type is MediaType.FIRST_FRAME), None)
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedShot:

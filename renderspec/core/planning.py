@@ -117,8 +117,7 @@ def request_body(draft: ShotDraft, rules: ModelRules) -> dict[str, Any]:
         body_input["negative_prompt"] = draft.negative_prompt
     body_input["media"] = media
     parameters = dict(draft.parameters)
-    has_frame = any(item.type is MediaType.FIRST_FRAME for item in draft.media)
-    if has_frame and rules.ratio_ignored_with_first_frame:
+    if draft.first_frame is not None and rules.ratio_ignored_with_first_frame:
         parameters.pop("ratio", None)  # ignored by the service: keeping it would only churn keys
     parameters.update(draft.extra)
     return {"model": draft.model, "input": body_input, "parameters": parameters}
@@ -170,7 +169,7 @@ def _planned(
 def _expected_size(draft: ShotDraft, facts: Mapping[str, FileFacts | None]) -> tuple[int, int] | None:
     """The render's pixel size, where the rules table (or the first frame's shape) fixes it."""
     resolution, ratio = draft.parameters["resolution"], draft.parameters["ratio"]
-    frame = next((item for item in draft.media if item.type is MediaType.FIRST_FRAME), None)
+    frame = draft.first_frame
     if frame is None:
         return output_size(resolution, ratio)
     fact = facts.get(frame.file.path) if isinstance(frame.file, LocalFile) else None

@@ -93,8 +93,7 @@ def _check_media(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
             )
         if item.voice is not None and rules.voice is None:
             yield _error("media", f"reference '{item.reference}' has a voice; {rules.model} takes no voice clips")
-    frames = [item for item in draft.media if item.type is MediaType.FIRST_FRAME]
-    if frames and not rules.has_first_frame:
+    if draft.first_frame is not None and not rules.has_first_frame:
         yield _error("first_frame", f"{rules.model} takes no first frame")
     for item in references if "prompt" not in draft.failed else ():
         if item.reference is not None and item.reference not in draft.cited:
@@ -126,8 +125,7 @@ def _check_parameters(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
         )
     if params["ratio"] not in rules.ratios:
         yield _error("ratio", f"{params['ratio']!r} is not allowed; {rules.model} takes {', '.join(rules.ratios)}")
-    has_frame = any(item.type is MediaType.FIRST_FRAME for item in draft.media)
-    if has_frame and draft.ratio_on_shot and rules.ratio_ignored_with_first_frame:
+    if draft.first_frame is not None and draft.ratio_on_shot and rules.ratio_ignored_with_first_frame:
         yield _warning("ratio", "is ignored with a first_frame: the video follows the first frame's aspect ratio")
     for name in ("prompt_extend", "watermark"):
         if not isinstance(params[name], bool):
