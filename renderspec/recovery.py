@@ -39,21 +39,23 @@ async def resolve_unknown(
 ) -> list[str]:
     """Adopts or forgets every record without a task id; returns notes for the log."""
     notes: list[str] = []
-    pending: dict[str, Mapping[str, Any]] = {}
+    by_model: dict[str, dict[str, Mapping[str, Any]]] = {}
+    prompts: dict[str, str] = {}
     journal: Mapping[str, Mapping[str, Any]] = cache.journal()
     for key, record in journal.items():
         if record.get("task_id"):
             continue
-        if key not in shots:
+        sent = _what_was_sent(key, record, shots)
+        if sent is None:
             cache.forget(key)
-            notes.append(f"forgot an unanswered create for shot {record.get('shot')}: the shot has changed since")
+            notes.append(
+                f"forgot an unanswered create for shot {record.get('shot')}: its record does not say what was sent"
+            )
             continue
-        pending[key] = record
-    if not pending:
+        model, prompts[key] = sent
+        by_model.setdefault(model, {})[key] = record
+    if not by_model:
         return notes
-    by_model: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for key, record in pending.items():
-        by_model.setdefault(shots[key].model, {})[key] = record
     for model, records in by_model.items():
         since = min(float(record.get("sent_at", clock())) for record in records.values()) - LOOKBACK
         listed = await provider.recent_tasks(model, since)
@@ -71,7 +73,7 @@ async def resolve_unknown(
         notes += await _match(
             provider,
             cache,
-            shots,
+            prompts,
             records,
             candidates,
             poll_interval=poll_interval,
@@ -82,10 +84,23 @@ async def resolve_unknown(
     return notes
 
 
+def _what_was_sent(key: str, record: Mapping[str, Any], shots: Mapping[str, PlannedShot]) -> tuple[str, str] | None:
+    """The model and prompt of a lost create: from its journal record, so a shot edited (or left
+    out of this build) since still has its possibly paid task found; from the plan for old records."""
+    expect = record.get("expect")
+    if isinstance(expect, dict):
+        try:
+            return str(expect["model"]), str(expect["payload"]["request"]["input"]["prompt"])
+        except (KeyError, TypeError):
+            pass
+    shot = shots.get(key)
+    return (shot.model, shot.request["input"]["prompt"]) if shot is not None else None
+
+
 async def _match(
     provider: Provider,
     cache: Cache,
-    shots: Mapping[str, PlannedShot],
+    prompts: Mapping[str, str],
     records: Mapping[str, Mapping[str, Any]],
     candidates: list[str],
     *,
@@ -121,7 +136,7 @@ async def _match(
                 else None
             )
             for key, record in list(open_keys.items()):
-                if status.state is TaskState.SUCCEEDED and prompt == shots[key].request["input"]["prompt"]:
+                if status.state is TaskState.SUCCEEDED and prompt == prompts[key]:
                     cache.record(key, task_id=task_id, submitted_at=record.get("sent_at", clock()))
                     notes.append(f"shot {record.get('shot')}: matched its lost create to task {task_id}")
                     del open_keys[key]
