@@ -46,13 +46,6 @@ class Locator:
             self._lines = _scan(self._text)
         return self._lines
 
-    def first_line_containing(self, needle: str, start: int = 1) -> int | None:
-        """Fallback for values nested inside inline tables or arrays."""
-        for number, line in enumerate(self._text.splitlines(), start=1):
-            if number >= start and needle in line:
-                return number
-        return None
-
 
 def _scan(text: str) -> dict[Path, int]:
     lines: dict[Path, int] = {}
