@@ -15,16 +15,20 @@ from typing import Any, TextIO
 import anyio
 
 from renderspec import reporting
-from renderspec.cache import Cache, FileUploadMemo, workspace_lock
-from renderspec.core.model import PlannedShot
+from renderspec.core.keys import is_task_id
+from renderspec.core.model import PlannedShot, State
 from renderspec.errors import SettingsError
-from renderspec.executor import BuildOptions, Executor, Outcome, ShotResult
+from renderspec.executor import BuildOptions, Executor
+from renderspec.journal import Journal
 from renderspec.media import verify_render
-from renderspec.outputs import ProjectOutputs
+from renderspec.outcomes import Events, Outcome, ShotResult
+from renderspec.outputs import ProjectOutputs, RendersIndex
 from renderspec.project import ProjectPlan, plan_project
 from renderspec.providers.factory import open_provider
-from renderspec.recovery import resolve_unknown
+from renderspec.recovery import resolve_journal
 from renderspec.settings import Settings
+from renderspec.uploads import FileUploadMemo
+from renderspec.workspace import sweep_memo_debris, workspace_lock
 
 DEFAULT_JOBS = {"local": 4, "dashscope": 4, "apiyi": 6}
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -63,35 +67,45 @@ def run_build(
                 )
             return EXIT_INVALID
         selected = _select(plan.shots, args.shots)
-        outputs = ProjectOutputs(settings.root, settings.project.renders, project.manifest)
-        restored = _restore_cached(project, outputs, selected)
-        to_render = [shot for shot in selected if shot.state != "cached"]
+        outputs = ProjectOutputs(
+            settings.root, settings.project.renders, project.manifest, RendersIndex(settings.cache_dir)
+        )
+        _sweep(project, outputs, settings)
+        restored, damaged = _restore_cached(project, outputs, selected)
+        for warning in dict.fromkeys(project.store.warnings):
+            print(f"renderspec: warning: {warning}", file=err)
+        selected = [damaged.get(shot.key, shot) for shot in selected]
+        to_render = [shot for shot in selected if shot.state is not State.CACHED]
         if args.dry_run:
             if args.json:
                 reporting.write_json(reporting.plan_document(_subplan(project, to_render)), out)
             else:
                 reporting.plain_plan(_subplan(project, to_render), human)
             return EXIT_OK
-        _apply_decisions(project.cache, selected, args)
+        _apply_decisions(project.journal, selected, args)
         results: list[ShotResult] = []
-        paid_and_open = any(record.get("task_id") for record in project.cache.journal().values())
-        if to_render or paid_and_open:  # journaled tasks are collected even when nothing else renders
+        journal = project.journal.records()
+        if (
+            to_render or journal
+        ):  # journaled tasks are collected (or lost creates settled) even when nothing else renders
             try:
                 results = anyio.run(_render, settings, env, args, project, outputs, to_render, human)
             except KeyboardInterrupt:
-                project.manifest.save()
-                open_tasks = len(project.cache.journal())
+                outputs.save()
+                open_tasks = len(project.journal.records())
                 print(
                     f"interrupted: {open_tasks} task(s) still at the service are journaled in {settings.project.cache}/journal; "
                     "run `renderspec build` again to collect them without paying again",
                     file=err,
                 )
                 raise
+            for warning in dict.fromkeys(project.journal.warnings):
+                print(f"renderspec: warning: {warning}", file=err)
         if project.whole_project and not args.shots:
             current = {shot.id for shot in plan.shots}
             for shot_id in [shot_id for shot_id in project.manifest.entries if shot_id not in current]:
                 project.manifest.drop(shot_id)
-        project.manifest.save()
+        outputs.save()
         by_id = {result.shot.id: result for result in results}
         final = [
             by_id.get(shot.id) or ShotResult(shot, Outcome.CACHED, output=outputs.output_path(shot.id))
@@ -99,6 +113,14 @@ def run_build(
         ]
         _report(final, restored, settings, args, project, out, human)
         return EXIT_FAILED if any(result.outcome in (Outcome.FAILED, Outcome.SKIPPED) for result in final) else EXIT_OK
+
+
+def _sweep(project: ProjectPlan, outputs: ProjectOutputs, settings: Settings) -> None:
+    """What killed builds left half-written (temporary files, staging folders) goes first."""
+    project.journal.sweep()
+    project.store.sweep()
+    outputs.sweep()
+    sweep_memo_debris(settings.cache_dir)
 
 
 async def _render(
@@ -110,7 +132,7 @@ async def _render(
     shots: list[PlannedShot],
     human: TextIO,
 ) -> list[ShotResult]:
-    cache = project.cache
+    journal = project.journal
     memo = FileUploadMemo(settings.cache_dir / "uploads.json")
     async with open_provider(settings, env, uploads=memo) as provider:
         options = BuildOptions(
@@ -121,40 +143,49 @@ async def _render(
             keep_going=args.keep_going or _truthy(env.get("CI")),
             size_tolerance=0.0 if settings.provider == "local" else 0.05,
         )
+        stored_ids: set[str] | None = None
 
-        def known_ids(journal: Mapping[str, Mapping[str, Any]]) -> set[str]:
-            ids = {entry.task_id for entry in project.manifest.entries.values() if entry.task_id}
-            return ids | {str(record["task_id"]) for record in journal.values() if record.get("task_id")}
+        def known_ids() -> set[str]:
+            """Task ids something already claims: lock, journal (with duplicates), cache entries."""
+            nonlocal stored_ids
+            if stored_ids is None:
+                stored_ids = project.store.task_ids()  # reads every record: only when a create was lost
+            ids: set[str] = project.manifest.task_ids() | stored_ids
+            for record in journal.records().values():
+                ids.update(item for item in (record.task_id, *record.duplicates) if item)
+            return ids
 
-        for note in await resolve_unknown(
-            provider,
-            cache,
-            {shot.key: shot for shot in shots},
-            known_ids(cache.journal()),
-            poll_interval=provider.poll_interval,
-            patience=settings.project.timeout,
-        ):
-            print(note, file=human)
-        journal = cache.journal()  # as resolving left it: adopted tasks included
-        events: Any = (
+        if any(record.task_id is None for record in journal.records().values()):
+            for note in await resolve_journal(
+                provider,
+                journal,
+                await anyio.to_thread.run_sync(known_ids),
+                poll_interval=provider.poll_interval,
+                patience=settings.project.timeout,
+                settle=provider.poll_interval,
+            ):
+                print(note, file=human)
+        records = journal.records()  # as resolving left it: adopted tasks included
+        events: Events = (
             reporting.RichEvents(human, len(shots), shots[0].currency if shots else "CNY")
             if human.isatty()
             else reporting.LineEvents(human)
         )
         executor = Executor(
             provider=provider,
-            cache=cache,
+            store=project.store,
+            journal=journal,
             files_root=settings.root,
             outputs=outputs,
             events=events,
             options=options,
             verify=_verify,
-            known_task_ids=known_ids(journal),
+            known_task_ids=known_ids,
         )
         try:
             wanted = {shot.key for shot in shots}
-            orphans = {key: record for key, record in journal.items() if key not in wanted}
-            return await executor.run(shots, journal, orphans)
+            orphans = {key: record for key, record in records.items() if key not in wanted}
+            return await executor.run(shots, records, orphans)
         finally:
             events.close()
 
@@ -177,38 +208,58 @@ def _select(shots: list[PlannedShot], wanted: Sequence[str]) -> list[PlannedShot
     return [shot for shot in shots if shot.id in set(wanted)]
 
 
-def _restore_cached(project: ProjectPlan, outputs: ProjectOutputs, shots: list[PlannedShot]) -> int:
-    """Cached shots whose render or lock entry is missing (a fresh checkout, a renamed shot) get them back."""
+def _restore_cached(
+    project: ProjectPlan, outputs: ProjectOutputs, shots: list[PlannedShot]
+) -> tuple[int, dict[str, PlannedShot]]:
+    """Cached shots whose render is missing, changed or unrecorded get it back from the cache.
+
+    An object is re-hashed before it is materialised: a damaged one is moved aside and its shot
+    renders again (returned by key, as stale). A render in renders/ that differs from the cache
+    is replaced, never trusted.
+    """
     restored = 0
+    damaged: dict[str, PlannedShot] = {}
     for shot in shots:
-        if shot.state != "cached":
+        if shot.state is not State.CACHED:
             continue
-        entry = project.manifest.entries.get(shot.id)
-        target = outputs.root / outputs.output_path(shot.id)
-        if entry is not None and entry.key == shot.key and entry.spec == shot.spec and target.exists():
+        entry = project.store.get(shot.key)
+        locked = project.manifest.entries.get(shot.id)
+        recorded = locked is not None and (locked.key, locked.spec, locked.video_size) == (
+            shot.key,
+            shot.spec,
+            entry and entry.size,
+        )
+        if entry is not None and recorded and outputs.is_intact(shot.id, entry):
             continue
-        cached = project.cache.get(shot.key)
-        if cached is None:
+        problem = project.store.check(shot.key) if entry is not None else "it is missing or unreadable"
+        if entry is None or problem is not None:
+            if entry is not None:
+                moved = project.store.quarantine(shot.key, problem or "damaged")
+                project.store.warnings.append(
+                    f"shot {shot.id}: the cached render is damaged ({problem}); moved it to {moved}, it will render again"
+                )
+            damaged[shot.key] = shot.with_state(State.STALE, (f"the cached render was damaged: {problem}",))
             continue
-        outputs.commit(shot, cached, cached.meta.get("task_id"))
+        outputs.commit(shot, entry, entry.task_id)
         restored += 1
-    return restored
+    return restored, damaged
 
 
-def _apply_decisions(cache: Cache, shots: list[PlannedShot], args: BuildArguments) -> None:
+def _apply_decisions(journal: Journal, shots: list[PlannedShot], args: BuildArguments) -> None:
     """--adopt SHOT=TASK and --resubmit SHOT settle creates whose answer was lost."""
     by_id = {shot.id: shot for shot in shots}
     for shot_id, task_id in args.adopt.items():
         if shot_id not in by_id:
             raise SettingsError(f"--adopt names shot {shot_id}, which is not in this build")
-        record = cache.journal().get(by_id[shot_id].key, {})
-        cache.record(
-            by_id[shot_id].key, shot=shot_id, task_id=task_id, submitted_at=record.get("sent_at") or time.time()
-        )
+        if not is_task_id(task_id):
+            raise SettingsError(f"--adopt {shot_id}={task_id[:60]}: that is not a task id (letters, digits, . _ : -)")
+        record = journal.get(by_id[shot_id].key)
+        sent_at = record.sent_at if record is not None and record.sent_at is not None else time.time()
+        journal.write(by_id[shot_id].key, shot=shot_id, task_id=task_id, submitted_at=sent_at, outcome="adopted")
     for shot_id in args.resubmit:
         if shot_id not in by_id:
             raise SettingsError(f"--resubmit names shot {shot_id}, which is not in this build")
-        cache.forget(by_id[shot_id].key)
+        journal.forget(by_id[shot_id].key)
 
 
 def _subplan(project: ProjectPlan, shots: list[PlannedShot]) -> Any:

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     gc = commands.add_parser("gc", help="drop cache entries that no current spec or the lock refers to")
     gc.add_argument("--dry-run", action="store_true", help="list what would be dropped")
 
+    commands.add_parser(
+        "verify", help="re-hash every cache entry; move damaged ones aside and name the shots that render again"
+    )
+
     clean = commands.add_parser("clean", help="remove materialised renders of shots that no longer exist")
     clean.add_argument("--all", action="store_true", help="remove every materialised render (the cache keeps them)")
     clean.add_argument("--dry-run", action="store_true", help="list what would be removed")
@@ -153,6 +157,10 @@ def main(
     except KeyboardInterrupt:
         print("renderspec: interrupted", file=err)
         return 130
+    except OSError as error:  # a disk or permission problem no layer translated: still one clear line
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"renderspec: error: {(error.strerror or str(error)).lower()}{where}", file=err)
+        return EXIT_USAGE
     except Exception as error:
         if environment.get("RENDERSPEC_DEBUG"):
             raise
@@ -182,6 +190,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     if args.command == "emulator":
         return _emulator(args, out)
     from renderspec import reporting
+    from renderspec.core.model import State
     from renderspec.project import plan_project
     from renderspec.settings import find_root, load_settings
 
@@ -189,12 +198,14 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     settings = load_settings(root, env, getattr(args, "provider", None))
     if args.command == "build":
         return _build(args, settings, env, cwd, out, err)
-    if args.command in ("gc", "clean"):
-        from renderspec.housekeeping import clean, gc
+    if args.command in ("gc", "clean", "verify"):
+        from renderspec import housekeeping
 
-        return (gc if args.command == "gc" else clean)(
-            settings, cwd, out, dry_run=args.dry_run, everything=getattr(args, "all", False)
-        )
+        if args.command == "gc":
+            return housekeeping.gc(settings, cwd, out, dry_run=args.dry_run)
+        if args.command == "clean":
+            return housekeeping.clean(settings, cwd, out, dry_run=args.dry_run, everything=args.all)
+        return housekeeping.verify(settings, cwd, out)
     result = plan_project(settings, args.paths, cwd, with_states=args.command == "plan")
     plan = result.plan
 
@@ -215,7 +226,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     if not plan.is_valid:
         print(reporting.problem_summary(plan, len(result.spec_files)), file=err)
         return EXIT_USAGE
-    if args.check and any(shot.state != "cached" for shot in plan.shots):
+    if args.check and any(shot.state is not State.CACHED for shot in plan.shots):
         return EXIT_FAILED
     return EXIT_OK
 

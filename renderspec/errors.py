@@ -4,6 +4,7 @@
     ├── SpecError                 the project's specs are invalid (carries every problem)
     ├── SettingsError             renderspec.toml or the environment is invalid
     ├── WorkspaceError            the cache, lock or output folders cannot be used
+    │   └── StorageError          a write failed (disk full, permissions): names the path
     ├── ProviderError             talking to the video service went wrong
     │   ├── Rejected              the service refused the request: do not retry
     │   ├── Unavailable           throttled, 5xx or network trouble: retry later
@@ -51,6 +52,16 @@ class SettingsError(RenderspecError):
 
 class WorkspaceError(RenderspecError):
     """The project's folders (cache, renders, lock) cannot be read or written as needed."""
+
+
+class StorageError(WorkspaceError):
+    """Writing a file failed (no space, no permission); the message names the file, nothing is half-written."""
+
+    def __init__(self, error: OSError, path: object) -> None:
+        reason = (error.strerror or str(error) or type(error).__name__).lower()
+        super().__init__(f"{reason} while writing {path}")
+        self.errno = error.errno
+        self.path = path
 
 
 class ProviderError(RenderspecError):

@@ -1,14 +1,16 @@
 """Carrying out a plan: upload, submit, poll, download, verify, commit — concurrently, never paying twice.
 
 Every create is journaled before it is sent and its task id the moment it is known, so a build
-that dies resumes polling instead of creating again. One shot's failure is a result, not a crash.
-The executor never reads specs or picks a provider: it receives planned shots and collaborators.
+that dies resumes polling instead of creating again; a create whose answer is lost is looked for
+at the service (recovery.py) before anything is sent again. One shot's failure is a result, not a
+crash. The executor never reads specs or picks a provider: it receives planned shots and
+collaborators, and blocking disk work (journal fsyncs, the lock file, hashing) runs in threads.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
+import functools
 import hashlib
 import logging
 import math
@@ -22,37 +24,27 @@ import anyio
 
 from renderspec.core.keys import map_media, substitute_files
 from renderspec.core.model import LocalFile, PlannedShot
-from renderspec.errors import InvalidOutput, JobTimedOut, OutcomeUnknown, ProviderError, Rejected, Unavailable
+from renderspec.errors import (
+    InvalidOutput,
+    JobTimedOut,
+    OutcomeUnknown,
+    ProviderError,
+    Rejected,
+    StorageError,
+    Unavailable,
+)
 from renderspec.fsutil import file_sha256
+from renderspec.outcomes import Events, Outcome, ShotResult
 from renderspec.providers.base import Provider, TaskState, TaskStatus
+from renderspec.recovery import ADOPT_HINT, LostCreate, resolve_lost
 
-if TYPE_CHECKING:  # annotations only: the cache is handed in, never imported for behaviour
-    from renderspec.cache import Cache, Entry
+if TYPE_CHECKING:  # annotations only: the store and journal are handed in, never imported for behaviour
+    from renderspec.journal import Journal, Record
+    from renderspec.store import Entry, LocalStore
 
 log = logging.getLogger("renderspec.executor")
 VERIFY_ATTEMPTS = 3
-
-
-class Outcome(enum.StrEnum):
-    RENDERED = "rendered"
-    CACHED = "cached"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass(slots=True)
-class ShotResult:
-    shot: PlannedShot
-    outcome: Outcome
-    seconds: float = 0.0
-    task_id: str | None = None
-    output: str | None = None
-    code: str | None = None
-    message: str | None = None
-
-    @property
-    def cost(self) -> float | None:
-        return self.shot.cost if self.outcome is Outcome.RENDERED else 0.0 if self.outcome is Outcome.CACHED else None
+LOST_CREATES = 3  # creates of one shot whose answers may be lost (and found never made) before it fails
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +56,12 @@ class BuildOptions:
     timeout: float = 1200.0
     keep_going: bool = False
     size_tolerance: float = 0.0
-
-
-class Events(Protocol):
-    """What the executor tells the console: a shot's stage, and its end."""
-
-    def stage(self, shot_id: str, stage: str) -> None: ...
-
-    def done(self, result: ShotResult) -> None: ...
+    settle: float | None = None
+    """How long after a lost answer an empty task list is trusted (default: one poll interval)."""
 
 
 class Outputs(Protocol):
-    """Where a committed render goes next (renders/ and the lock); called once per rendered shot."""
+    """Where a committed render goes next (renders/ and the lock); called once per rendered shot, in a thread."""
 
     def commit(self, shot: PlannedShot, entry: Entry, task_id: str | None) -> str: ...
 
@@ -105,7 +91,8 @@ class Executor:
         self,
         *,
         provider: Provider,
-        cache: Cache,
+        store: LocalStore,
+        journal: Journal,
         files_root: Path,
         outputs: Outputs,
         events: Events,
@@ -113,10 +100,11 @@ class Executor:
         verify: Verify,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-        known_task_ids: Set[str] = frozenset(),
+        known_task_ids: Callable[[], Set[str]] = frozenset,
     ) -> None:
         self.provider = provider
-        self.cache = cache
+        self.store = store
+        self.journal = journal
         self.files_root = files_root
         self.outputs = outputs
         self.events = events
@@ -130,14 +118,15 @@ class Executor:
         self._last_submit = -math.inf
         self._stopping = False
         self._commit_lock = anyio.Lock()
-        self._known: set[str] = set(known_task_ids)
+        self._claimed = known_task_ids  # ids the lock, the journal and the cache claim: read when a create is lost
+        self._known: set[str] = set()  # tasks this build made or adopted
         self._reported: set[str] = set()
 
     async def run(
         self,
         shots: list[PlannedShot],
-        journal: Mapping[str, Mapping[str, Any]],
-        orphans: Mapping[str, Mapping[str, Any]] | None = None,
+        journal: Mapping[str, Record],
+        orphans: Mapping[str, Record] | None = None,
     ) -> list[ShotResult]:
         """Renders every shot (and collects `orphans`); returns one result per shot, in order."""
         results: dict[str, ShotResult] = {}
@@ -153,9 +142,17 @@ class Executor:
                 group.start_soon(self._orphan, key, record)
         return [results[shot.id] for shot in shots]
 
+    # -- disk, off the event loop ---------------------------------------------------------------
+
+    async def _write(self, key: str, **fields: Any) -> Record:
+        return await anyio.to_thread.run_sync(functools.partial(self.journal.write, key, **fields))
+
+    async def _forget(self, key: str) -> None:
+        await anyio.to_thread.run_sync(self.journal.forget, key)
+
     # -- one shot ----------------------------------------------------------------------------
 
-    async def _shot(self, shot: PlannedShot, record: Mapping[str, Any] | None) -> ShotResult:
+    async def _shot(self, shot: PlannedShot, record: Record | None) -> ShotResult:
         started = self.clock()
         try:
             return await self._render(shot, record, started)
@@ -172,16 +169,19 @@ class Executor:
                 Outcome.FAILED,
                 self.clock() - started,
                 getattr(error, "task_id", None),
-                code=error.code,
+                code=error.code or type(error).__name__,
                 message=str(error),
             )
         except InvalidOutput as error:
             self._after_failure()
             return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="InvalidOutput", message=str(error))
-        except OSError as error:  # disk full, permissions: the journal still holds any paid task
+        except (OSError, StorageError) as error:  # disk full, permissions: the journal still holds any paid task
             self._stopping = True
-            where = f" ({error.filename})" if error.filename else ""
-            message = f"cannot write the render to disk: {error.strerror or error}{where}; the task stays journaled"
+            if isinstance(error, StorageError):
+                reason = error.message
+            else:
+                reason = (error.strerror or str(error)) + (f" ({error.filename})" if error.filename else "")
+            message = f"cannot write the render to disk: {reason}; any paid task stays journaled"
             return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="OSError", message=message)
 
     def _after_failure(self) -> None:
@@ -189,66 +189,68 @@ class Executor:
         if not self.options.keep_going:
             self._stopping = True
 
-    async def _render(self, shot: PlannedShot, record: Mapping[str, Any] | None, started: float) -> ShotResult:
-        if self.cache.has(shot.key):
-            self.cache.forget(shot.key)  # a journal record left by a build that died after committing
+    async def _render(self, shot: PlannedShot, record: Record | None, started: float) -> ShotResult:
+        if self.store.has(shot.key):
+            await self._forget(shot.key)  # a journal record left by a build that died after committing
             return ShotResult(shot, Outcome.CACHED, output=None)
         async with self._in_flight:
-            task_id = record.get("task_id") if record else None
-            submitted_at = float(record.get("submitted_at", started)) if record else started
+            task_id = record.task_id if record else None
+            submitted_at = started
+            if record is not None:
+                submitted_at = record.submitted_at or record.sent_at or started
             status: TaskStatus | None = None
             if task_id is not None:
                 self.events.stage(shot.id, "resuming")
-                status = await self._wait_for_final(shot.id, str(task_id), submitted_at)
+                status = await self._wait_for_final(shot.id, task_id, submitted_at)
                 if status.state is TaskState.UNKNOWN:
                     # Expired or never known there (a restarted emulator): nothing to collect, nothing billed.
                     log.warning("shot %s: the service no longer knows task %s; submitting it again", shot.id, task_id)
-                    self.cache.forget(shot.key)
+                    await self._forget(shot.key)
                     task_id, status = None, None
             if task_id is None:
                 if self._stopping:
                     raise _Skip()
                 body = await self._with_links(shot)
                 task_id, submitted_at = await self._submit(shot, body)
-                status = await self._wait_for_final(shot.id, str(task_id), submitted_at)
+                status = await self._wait_for_final(shot.id, task_id, submitted_at)
         assert status is not None
         if status.state is not TaskState.SUCCEEDED:
-            self.cache.forget(shot.key)  # failed, canceled or lost tasks are not billed: the next build may retry
-            self._after_failure()
+            self._after_failure()  # before anything yields: no other shot may start in between
+            await self._forget(shot.key)  # failed, canceled or lost tasks are not billed: the next build may retry
             return ShotResult(
                 shot,
                 Outcome.FAILED,
                 self.clock() - started,
-                str(task_id),
+                task_id,
                 code=status.code or status.state.value,
                 message=_ended(status),
             )
-        entry = await self._collect(expectation(shot), str(task_id), status)
+        entry = await self._collect(expectation(shot), task_id, status)
         async with self._commit_lock:
-            output = self.outputs.commit(shot, entry, str(task_id))
-        self.cache.forget(shot.key)
-        return ShotResult(shot, Outcome.RENDERED, self.clock() - started, str(task_id), output=output)
+            output = await anyio.to_thread.run_sync(self.outputs.commit, shot, entry, task_id)
+        await self._forget(shot.key)
+        return ShotResult(shot, Outcome.RENDERED, self.clock() - started, task_id, output=output)
 
-    async def _orphan(self, key: str, record: Mapping[str, Any]) -> None:
+    async def _orphan(self, key: str, record: Record) -> None:
         """A task journaled for a shot that has changed since: paid for, so still collected.
 
         Its render goes into the cache (reverting the edit then costs nothing); one still running
         at the deadline stays journaled for a later build.
         """
-        task_id, expected, shot_id = record.get("task_id"), record.get("expect"), str(record.get("shot"))
-        if not task_id or not isinstance(expected, dict) or self.cache.has(key):
+        task_id, expected, shot_id = record.task_id, record.expect, str(record.shot)
+        if not task_id or not isinstance(expected, Mapping) or self.store.has(key):
             return
         self.events.stage(shot_id, f"collecting task {task_id} of an earlier version")
         try:
-            status = await self._wait_for_final(shot_id, str(task_id), float(record.get("submitted_at", self.clock())))
+            status = await self._wait_for_final(shot_id, task_id, record.submitted_at or record.sent_at or self.clock())
             if status.state is TaskState.SUCCEEDED:
-                await self._collect(Expectation(key=key, **expected), str(task_id), status)
+                await self._collect(Expectation(key=key, **expected), task_id, status)
                 self.events.stage(shot_id, f"collected task {task_id} of an earlier version into the cache")
-        except (ProviderError, InvalidOutput, OSError, TypeError) as error:
+        except (ProviderError, InvalidOutput, OSError, StorageError, TypeError) as error:
             # Still running, or not collectable right now: it stays journaled for a later build.
             log.warning("shot %s: task %s of an earlier version stays journaled: %s", shot_id, task_id, error)
             return
-        self.cache.forget(key)  # collected, or ended without a video (not billed)
+        await self._forget(key)  # collected, or ended without a video (not billed)
 
     async def _with_links(self, shot: PlannedShot) -> dict[str, Any]:
         """The request with every local file replaced by a link the service can fetch."""
@@ -261,61 +263,87 @@ class Executor:
         return substitute_files(shot.request, lambda ref: links[ref.path] if isinstance(ref, LocalFile) else ref.url)
 
     async def _submit(self, shot: PlannedShot, body: dict[str, Any]) -> tuple[str, float]:
-        async with self._submit_lock:
-            wait = self._last_submit + self.options.submit_interval - self.clock()
-            if wait > 0:
-                await self.sleep(wait)
-            self._last_submit = self.clock()
-            if self._stopping:
-                raise _Skip()
-            # Creates are serialised under this lock, so when one's answer is lost every other
-            # create of this build has its task id recorded: the service's list can then tell.
-            for _ in range(3):
+        """Creates the shot's task, journaled before the create leaves; a lost answer is looked for, not resent."""
+        expect = dataclasses.asdict(expectation(shot))
+        del expect["key"]  # the record's own key; `Expectation(key=key, **expect)` rebuilds it
+        sent = as_recorded(body)
+        for _ in range(LOST_CREATES):
+            async with self._submit_lock:  # paces creates: at most one per submit_interval
+                wait = self._last_submit + self.options.submit_interval - self.clock()
+                if wait > 0:
+                    await self.sleep(wait)
+                self._last_submit = self.clock()
+                if self._stopping:
+                    raise _Skip()
                 sent_at = self.clock()
-                expect = dataclasses.asdict(expectation(shot))
-                del expect["key"]  # the record's own key; `Expectation(key=key, **expect)` rebuilds it
-                self.cache.record(
+                await self._write(
                     shot.key,
                     shot=shot.id,
                     provider=self.provider.name,
                     model=shot.model,
                     sent_at=sent_at,
+                    submitted_at=None,
+                    task_id=None,
+                    outcome=None,
+                    duplicates=(),
                     expect=expect,
-                    sent=as_recorded(body),
+                    sent=sent,
                 )
                 self.events.stage(shot.id, "submitting")
                 try:
                     submitted = await self.provider.create(body)
-                except OutcomeUnknown:
-                    self.cache.record(shot.key, outcome="unknown")
-                    found = await self._find_lost(shot, sent_at)
-                    if found is _NOT_CREATED:
-                        continue
-                    if found is None:
-                        raise
-                    task_id = str(found)
+                except OutcomeUnknown as error:
+                    lost: OutcomeUnknown | None = error
                 except ProviderError:
-                    self.cache.forget(shot.key)  # answered with an error: nothing was created
+                    await self._forget(shot.key)  # definitely refused: nothing was created
                     raise
                 else:
-                    task_id = submitted.task_id
-                self.cache.record(shot.key, task_id=task_id, submitted_at=sent_at)
-                self._known.add(task_id)
+                    lost = None
+            if lost is None:
+                await self._write(shot.key, task_id=submitted.task_id, submitted_at=sent_at)
+                self._known.add(submitted.task_id)
+                return submitted.task_id, sent_at
+            task_id = await self._find_lost(shot, body, sent_at, lost)
+            if task_id is not None:
                 return task_id, sent_at
-            raise OutcomeUnknown(f"three creates for shot {shot.id} lost their answers and none reached the service")
+        raise OutcomeUnknown(
+            f"{LOST_CREATES} creates for shot {shot.id} lost their answers, and the service made none of them"
+        )
 
-    async def _find_lost(self, shot: PlannedShot, sent_at: float) -> object:
-        """The task a lost create made, _NOT_CREATED when the list shows none, None when unsure."""
-        try:
-            listed = await self.provider.recent_tasks(shot.model, sent_at - 2.0)
-        except ProviderError:
-            return None
-        if listed is None:
-            return None
-        fresh = [task.task_id for task in listed if task.task_id not in self._known]
-        if len(fresh) == 1:
-            return fresh[0]
-        return _NOT_CREATED if not fresh else None
+    async def _find_lost(
+        self, shot: PlannedShot, body: Mapping[str, Any], sent_at: float, lost: OutcomeUnknown
+    ) -> str | None:
+        """The task a lost create made (adopted and journaled), or None when it made none; raises when unsure."""
+        await self._write(shot.key, outcome="unknown")
+        log.warning("shot %s: %s; looking for its task at the service", shot.id, lost.message)
+        self.events.stage(shot.id, "looking for the task of a lost create")
+        item = LostCreate(shot.key, shot.id, shot.model, sent_at, self.provider.request_facts(body), self.clock())
+        claimed = await anyio.to_thread.run_sync(self._claimed)
+        resolution = await resolve_lost(
+            self.provider,
+            [item],
+            self._known | set(claimed),
+            poll_interval=self.options.poll_interval,
+            patience=self.options.timeout,
+            settle=self.options.poll_interval if self.options.settle is None else self.options.settle,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        for note in resolution.notes:
+            log.warning("%s", note)
+        if shot.key in resolution.adopted:
+            task_id = resolution.adopted[shot.key]
+            duplicates = tuple(resolution.duplicates.get(shot.key, ()))
+            await self._write(shot.key, task_id=task_id, submitted_at=sent_at, outcome=None, duplicates=duplicates)
+            self._known.update((task_id, *duplicates))
+            return task_id
+        if shot.key in resolution.unresolved:
+            raise OutcomeUnknown(
+                f"the answer to its create was lost and it cannot be told whether the task was made: "
+                f"{resolution.unresolved[shot.key]}",
+                hint=ADOPT_HINT,
+            )
+        return None  # never made: the caller sends it again
 
     async def _wait_for_final(self, shot_id: str, task_id: str, submitted_at: float) -> TaskStatus:
         deadline = submitted_at + self.options.timeout
@@ -367,7 +395,7 @@ class Executor:
 
     async def _collect(self, shot: Expectation, task_id: str, status: TaskStatus) -> Entry:
         """Downloads and verifies the result (asking for a fresh link if one expired), then caches it."""
-        staging = self.cache.staging_file()
+        staging = self.store.staging_file()
         url = status.video_url
         size_expected = (int(shot.size[0]), int(shot.size[1])) if shot.size else None  # JSON gives lists
         for attempt in range(VERIFY_ATTEMPTS):
@@ -384,6 +412,7 @@ class Executor:
                 if attempt == VERIFY_ATTEMPTS - 1:
                     raise
         digest = await anyio.to_thread.run_sync(file_sha256, staging)
+        record = await anyio.to_thread.run_sync(self.journal.get, shot.key)
         meta = {
             "shot": shot.shot,
             "spec": shot.spec,
@@ -393,7 +422,8 @@ class Executor:
             "task_id": task_id,
             "request_id": status.request_id,
             "payload": shot.payload,
-            "request_sent": self.cache.journal_record(shot.key).get("sent"),
+            "request_sent": record.sent if record else None,
+            "duplicates": list(record.duplicates) if record else [],
             "usage": dict(status.usage),
             "times": dict(status.times),
             "video_sha256": digest,
@@ -406,7 +436,7 @@ class Executor:
             },
             "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
         }
-        return await anyio.to_thread.run_sync(self.cache.put, shot.key, staging, meta)
+        return await anyio.to_thread.run_sync(self.store.put, shot.key, staging, meta)
 
 
 class _Skip(Exception):
@@ -435,6 +465,3 @@ def _ended(status: TaskStatus) -> str:
         "UNKNOWN": "the service no longer knows the task",
     }
     return f"{what.get(status.state.value, 'the task ended')}: {status.code or status.state.value}: {status.message or 'no message'}"
-
-
-_NOT_CREATED = object()

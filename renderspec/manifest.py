@@ -2,29 +2,37 @@
 
 Entries are sorted by shot id with keys in a fixed order; the volatile task ids live apart in
 `[tasks]`, so re-rendering an unchanged shot elsewhere touches one line. The file is written
-atomically, and only when its content changes.
+atomically, and only when its content changes. It is read as untrusted input (it comes from git):
+any value of the wrong shape is one clear error naming the field, never a crash.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
+import posixpath
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError, field_validator
 
-from renderspec.errors import WorkspaceError
+from renderspec.core.keys import is_key, is_task_id
+from renderspec.errors import StorageError, WorkspaceError
 from renderspec.fsutil import write_atomic
 
 LOCK_NAME = "renderspec.lock"
 LOCK_VERSION = 1
 LOCK_MEMO = "lock-memo.json"
 HEADER = "# renderspec.lock: written by `renderspec build`; commit it. One entry per rendered shot.\n"
-FIELDS = ("spec", "key", "output", "video_sha256", "model", "duration", "resolution", "ratio")
+FIELDS = ("spec", "key", "output", "video_sha256", "video_size", "model", "duration", "resolution", "ratio")
+_SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+FIX_HINT = "restore it from git, or delete it to rebuild it from the cache"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +46,64 @@ class LockEntry:
     resolution: str
     ratio: str | None
     task_id: str | None = None
+    video_size: int | None = None
 
     def as_table(self) -> dict[str, Any]:
         table = {name: getattr(self, name) for name in FIELDS}
         return {name: value for name, value in table.items() if value is not None}
+
+
+class _Shot(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # fields of a newer renderspec are not an error
+
+    spec: StrictStr
+    key: StrictStr
+    output: StrictStr
+    video_sha256: StrictStr
+    video_size: StrictInt | None = None
+    model: StrictStr
+    duration: StrictInt
+    resolution: StrictStr
+    ratio: StrictStr | None = None
+
+    @field_validator("key", "video_sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not is_key(value):
+            raise ValueError("must be 64 lowercase hex digits")
+        return value
+
+    @field_validator("output")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        normal = posixpath.normpath(value)
+        if posixpath.isabs(value) or normal == ".." or normal.startswith("../") or not value.endswith(".mp4"):
+            raise ValueError("must be a relative path to an .mp4 inside the project")
+        return value
+
+
+class _Lock(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: StrictInt
+    shots: dict[str, _Shot] = {}
+    tasks: dict[str, StrictStr] = {}
+
+    @field_validator("shots", "tasks")
+    @classmethod
+    def _shot_ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for shot_id in value:
+            if not _SHOT_ID.fullmatch(shot_id):
+                raise ValueError(f"{shot_id[:60]!r} is not a shot id")
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _task_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for shot_id, task_id in value.items():
+            if not is_task_id(task_id):
+                raise ValueError(f"{shot_id}: {task_id[:60]!r} is not a task id")
+        return value
 
 
 class Manifest:
@@ -58,27 +120,20 @@ class Manifest:
             return manifest
         try:
             text = manifest.path.read_text(encoding="utf-8")
-            data = _memo_get(memo_dir, text)
-            if data is None:
-                data = tomllib.loads(text)
-                _memo_put(memo_dir, text, data)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise WorkspaceError(
-                f"{LOCK_NAME} cannot be read: {error}",
-                hint="restore it from git, or delete it to rebuild it from the cache",
-            ) from None
-        if data.get("version") != LOCK_VERSION:
-            raise WorkspaceError(
-                f"{LOCK_NAME} has version {data.get('version')!r}; this renderspec writes version {LOCK_VERSION}"
-            )
-        tasks = data.get("tasks", {})
-        for shot_id, table in data.get("shots", {}).items():
+        except (OSError, UnicodeDecodeError) as error:
+            raise WorkspaceError(f"{LOCK_NAME} cannot be read: {error}", hint=FIX_HINT) from None
+        lock = _from_memo(memo_dir, text)
+        if lock is None:
             try:
-                manifest.entries[shot_id] = LockEntry(
-                    **{name: table.get(name) for name in FIELDS}, task_id=tasks.get(shot_id)
-                )
-            except TypeError as error:
-                raise WorkspaceError(f"{LOCK_NAME}: the entry for shot {shot_id} is damaged ({error})") from None
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as error:
+                raise WorkspaceError(f"{LOCK_NAME} is not valid TOML: {error}", hint=FIX_HINT) from None
+            lock = _validated(data)
+            _memo_put(memo_dir, text, data)
+        for shot_id, shot in lock.shots.items():
+            manifest.entries[shot_id] = LockEntry(
+                **{name: getattr(shot, name) for name in FIELDS}, task_id=lock.tasks.get(shot_id)
+            )
         manifest._written = text
         return manifest
 
@@ -87,6 +142,9 @@ class Manifest:
 
     def drop(self, shot_id: str) -> None:
         self.entries.pop(shot_id, None)
+
+    def task_ids(self) -> builtins.set[str]:
+        return {entry.task_id for entry in self.entries.values() if entry.task_id}
 
     def render(self) -> str:
         shots = {shot_id: self.entries[shot_id].as_table() for shot_id in sorted(self.entries)}
@@ -106,23 +164,42 @@ class Manifest:
         return True
 
 
-def _memo_get(memo_dir: Path | None, text: str) -> dict[str, Any] | None:
+def _validated(data: Any) -> _Lock:
+    if not isinstance(data, dict):
+        raise WorkspaceError(f"{LOCK_NAME} is not a TOML document", hint=FIX_HINT)
+    if data.get("version") != LOCK_VERSION:
+        raise WorkspaceError(
+            f"{LOCK_NAME} has version {str(data.get('version'))[:20]!r}; this renderspec reads and writes version {LOCK_VERSION}",
+            hint=FIX_HINT,
+        )
+    try:
+        return _Lock.model_validate(data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        shown = first.get("input")
+        got = "" if isinstance(shown, dict | list) or shown is None else f" (got {str(shown)[:40]!r})"
+        raise WorkspaceError(f"{LOCK_NAME}: {where}: {message}{got}", hint=FIX_HINT) from None
+
+
+def _from_memo(memo_dir: Path | None, text: str) -> _Lock | None:
+    """The parsed lock from the memo, when it was made from this very text and still validates."""
     if memo_dir is None:
         return None
     try:
         memo = json.loads((memo_dir / LOCK_MEMO).read_bytes())
-        if memo.get("digest") == _digest(text):
-            data = memo["data"]
-            return data if isinstance(data, dict) else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        if isinstance(memo, dict) and memo.get("digest") == _digest(text):
+            return _validated(memo["data"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, WorkspaceError):
+        return None  # speed only: garbage here is ignored and rebuilt
     return None
 
 
 def _memo_put(memo_dir: Path | None, text: str, data: dict[str, Any]) -> None:
     if memo_dir is None:
         return
-    with contextlib.suppress(OSError, TypeError, ValueError):
+    with contextlib.suppress(StorageError, TypeError, ValueError):
         write_atomic(memo_dir / LOCK_MEMO, json.dumps({"digest": _digest(text), "data": data}).encode())
 
 

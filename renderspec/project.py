@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderspec.assets import AssetFacts
-from renderspec.cache import Cache
 from renderspec.core.decisions import Previous, decide
 from renderspec.core.expansion import expand
 from renderspec.core.planning import Plan, plan
 from renderspec.core.problems import Problem, Severity
+from renderspec.journal import Journal
 from renderspec.loading import FragmentFiles, read_sources, spec_paths
 from renderspec.manifest import Manifest
 from renderspec.settings import Settings
+from renderspec.store import LocalStore
 
 
 @dataclass(slots=True)
@@ -22,7 +23,8 @@ class ProjectPlan:
     plan: Plan
     spec_files: list[str]
     files_read: int
-    cache: Cache
+    store: LocalStore
+    journal: Journal
     manifest: Manifest = field(default_factory=lambda: Manifest(Path(".")))
     whole_project: bool = True
 
@@ -45,11 +47,22 @@ def plan_project(
     facts = assets.facts(expansion.local_files())
     assets.save()
     result = plan(expansion, facts, provider_kind=settings.provider_kind, pricing=settings.pricing)
-    cache = Cache(settings.cache_dir)
+    store = LocalStore(settings.cache_dir)
     manifest = Manifest(root)
     if with_states and result.is_valid:
         manifest = Manifest.load(root, memo_dir=settings.cache_dir)
-        cached = {shot.key for shot in result.shots if cache.has(shot.key)}
+        cached: set[str] = set()
+        damaged: set[str] = set()
+        for shot in result.shots:
+            entry = manifest.entries.get(shot.id)
+            size = entry.video_size if entry is not None and entry.key == shot.key else None
+            if size is not None:
+                if store.has(shot.key, size):  # stat only: the lock knows the render's size
+                    cached.add(shot.key)
+                elif store.has(shot.key):
+                    damaged.add(shot.key)
+            elif store.has(shot.key):
+                (cached if store.get(shot.key) is not None else damaged).add(shot.key)
         previous: dict[str, Previous] = {}
         for shot in result.shots:
             entry = manifest.entries.get(shot.id)
@@ -57,17 +70,18 @@ def plan_project(
                 continue
             payload = None
             if entry.key != shot.key and shot.key not in cached:
-                old = cache.get(entry.key)
+                old = store.get(entry.key)
                 payload = old.meta.get("payload") if old else None
             previous[shot.id] = Previous(key=entry.key, payload=payload)
-        result.shots = decide(result.shots, previous, cached, forced=forced)
-    for warning in [*assets.warnings, *cache.warnings]:
+        result.shots = decide(result.shots, previous, cached, damaged=damaged, forced=forced)
+    for warning in dict.fromkeys([*assets.warnings, *store.warnings]):
         result.problems.append(Problem(file=str(settings.project.cache), message=warning, severity=Severity.WARNING))
     return ProjectPlan(
         plan=result,
         spec_files=[source.path for source in sources],
         files_read=assets.files_read,
-        cache=cache,
+        store=store,
+        journal=Journal(settings.cache_dir / "journal"),
         manifest=manifest,
         whole_project=not arguments,
     )

@@ -1,155 +1,268 @@
-"""Resolving creates whose answer was lost, before anything is submitted again.
+"""Finding the task a create made when its answer was lost, before anything is sent again.
 
-A journal record with no task id means a create was (or was about to be) sent when the build
-died or the connection dropped. Where the service lists tasks, recent unclaimed tasks of the
-model are matched to those records (by their prompt once they finish); where it cannot, the
-build stops and names the shots, so a person decides.
+A journal record without a task id means a create was sent (or was about to be) and its answer
+never came: the build died, the connection dropped, a gateway answered 502 or 504. The service
+may have made the task. Where it lists tasks, the candidates are the tasks of the model in the
+record's time window that no record, lock entry or cache entry already claims, and a candidate
+is the lost create's task only if what the service reports it was asked to render (the
+provider's `request_facts`: prompt, length, resolution, ratio, model) equals what the record says
+was sent. Never "the only unknown task": another project on the same account, or a superseded
+version of the same shot, may have made it.
+
+- A match (or several identical ones): the earliest is adopted; the others were paid for too and
+  are recorded as duplicates, so nothing adopts them later.
+- No match once the candidates have finished and the create has had time to appear: the create
+  never reached the service, and it may be sent again.
+- A candidate that matches two lost creates, candidates still running at the deadline, or a
+  service with no list (APIYI): unresolved, so a person decides (`--adopt`, `--resubmit`).
+
+This is the one resolver: the build runs it over the journal before rendering, and the executor
+runs it for a create whose answer it lost.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Set
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from renderspec.cache import Cache
-from renderspec.core.model import PlannedShot
 from renderspec.errors import WorkspaceError
-from renderspec.providers.base import Provider, TaskState
+from renderspec.journal import Journal, Record
+from renderspec.providers.base import Provider, TaskSummary
 
-LOOKBACK = 120.0
+LOOKBACK = 120.0  # clock skew between this machine and the service
+WINDOW = 600.0  # how long after it was sent a create may still appear (slow gateways, long timeouts)
+ADOPT_HINT = (
+    "look the task up in the provider's console, then run `renderspec build --adopt SHOT=TASK_ID`, "
+    "or `renderspec build --resubmit SHOT` to send it again (this may pay twice)"
+)
 
 
 class UnresolvedSubmissions(WorkspaceError):
     """Creates whose outcome cannot be known from here; each needs the user's decision."""
 
 
-async def resolve_unknown(
+@dataclass(frozen=True, slots=True)
+class LostCreate:
+    """A create whose answer never came: what was sent, and when."""
+
+    key: str
+    shot: str
+    model: str
+    sent_at: float
+    facts: Mapping[str, Any]
+    lost_at: float | None = None
+
+
+@dataclass(slots=True)
+class Resolution:
+    adopted: dict[str, str] = field(default_factory=dict)  # key -> task id
+    duplicates: dict[str, list[str]] = field(default_factory=dict)  # key -> other paid tasks of that request
+    not_created: list[str] = field(default_factory=list)
+    unresolved: dict[str, str] = field(default_factory=dict)  # key -> why
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    summary: TaskSummary
+    facts: Mapping[str, Any] | None
+    final: bool
+
+
+def lost_create(record: Record, provider: Provider, clock: Callable[[], float]) -> LostCreate | None:
+    """The lost create a journal record describes, or None when it does not say what was sent."""
+    body = record.sent
+    if body is None and record.expect is not None:  # records older than `sent`: the key's request
+        payload = record.expect.get("payload")
+        body = payload.get("request") if isinstance(payload, dict) else None
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        return None
+    sent_at = (
+        record.sent_at if record.sent_at is not None else record.updated if record.updated is not None else clock()
+    )
+    return LostCreate(
+        key=record.key,
+        shot=record.shot or "?",
+        model=body["model"],
+        sent_at=sent_at,
+        facts=provider.request_facts(body),
+        lost_at=record.updated,
+    )
+
+
+async def resolve_lost(
     provider: Provider,
-    cache: Cache,
-    shots: Mapping[str, PlannedShot],
+    lost: Sequence[LostCreate],
     known_task_ids: Set[str],
     *,
     poll_interval: float,
     patience: float,
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    settle: float,
     clock: Callable[[], float] = time.time,
-) -> list[str]:
-    """Adopts or forgets every record without a task id; returns notes for the log."""
-    notes: list[str] = []
-    by_model: dict[str, dict[str, Mapping[str, Any]]] = {}
-    prompts: dict[str, str] = {}
-    journal: Mapping[str, Mapping[str, Any]] = cache.journal()
-    for key, record in journal.items():
-        if record.get("task_id"):
-            continue
-        sent = _what_was_sent(key, record, shots)
-        if sent is None:
-            cache.forget(key)
-            notes.append(
-                f"forgot an unanswered create for shot {record.get('shot')}: its record does not say what was sent"
-            )
-            continue
-        model, prompts[key] = sent
-        by_model.setdefault(model, {})[key] = record
-    if not by_model:
-        return notes
-    for model, records in by_model.items():
-        since = min(float(record.get("sent_at", clock())) for record in records.values()) - LOOKBACK
-        listed = await provider.recent_tasks(model, since)
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> Resolution:
+    """Decides each lost create: adopted, never created, or unresolved (see the module's rules)."""
+    resolution = Resolution()
+    if not lost:
+        return resolution
+    deadline = clock() + patience
+    seen: dict[str, _Candidate] = {}
+    open_ = list(lost)
+    while open_:
+        listed = await _survey(provider, open_, known_task_ids, seen)
+        if not listed:  # no list at this service
+            for item in open_:
+                resolution.unresolved[item.key] = (
+                    f"{provider.name} cannot list tasks to find out whether it was accepted"
+                )
+            break
+        finals = [candidate for candidate in seen.values() if candidate.final and candidate.facts is not None]
+        matches = {item.key: _matches(item, finals) for item in open_}
+        owners: dict[str, list[str]] = {}
+        for item in open_:
+            for candidate in matches[item.key]:
+                owners.setdefault(candidate.summary.task_id, []).append(item.shot)
+        out_of_time = clock() >= deadline
+        still_open = []
+        for item in open_:
+            found = matches[item.key]
+            waiting = [c for c in seen.values() if not c.final and _in_window(item, c)]
+            shared = sorted({shot for c in found for shot in owners[c.summary.task_id] if shot != item.shot})
+            if shared:
+                resolution.unresolved[item.key] = (
+                    f"task {found[0].summary.task_id} matches what was sent for it and for {', '.join(shared)} alike"
+                )
+            elif found and (out_of_time or not any(_earlier(c, found[0]) for c in waiting)):
+                _adopt(item, found, resolution)
+            elif not found and not waiting and clock() >= max(item.sent_at, item.lost_at or item.sent_at) + settle:
+                resolution.not_created.append(item.key)
+                resolution.notes.append(
+                    f"shot {item.shot}: the lost create never reached the service; it will be sent again"
+                )
+            elif out_of_time:
+                ids = ", ".join(sorted(c.summary.task_id for c in waiting)) or "?"
+                resolution.unresolved[item.key] = (
+                    f"could not yet tell whether task(s) {ids} are its own (they had not finished)"
+                )
+            else:
+                still_open.append(item)
+        open_ = still_open
+        if open_:
+            await sleep(poll_interval)
+    return resolution
+
+
+async def _survey(provider: Provider, lost: Sequence[LostCreate], known: Set[str], seen: dict[str, _Candidate]) -> bool:
+    """Lists the candidates and queries those not yet finished into `seen`; False with no list."""
+    models: dict[str, list[LostCreate]] = {}
+    for item in lost:
+        models.setdefault(item.model, []).append(item)
+    for model, group in models.items():
+        since = min(item.sent_at for item in group) - LOOKBACK
+        until = max(item.sent_at for item in group) + WINDOW
+        listed = await provider.recent_tasks(model, since, until)
         if listed is None:
-            names = ", ".join(sorted(str(record.get("shot")) for record in records.values()))
-            raise UnresolvedSubmissions(
-                f"the answer to a create was lost for shot(s) {names}, and {provider.name} cannot list tasks to find out "
-                "whether it was accepted",
-                hint=(
-                    "look the task up in the provider's console, then run `renderspec build --adopt SHOT=TASK_ID`, "
-                    "or `renderspec build --resubmit SHOT` to send it again (this may pay twice)"
-                ),
-            )
-        candidates = [task.task_id for task in listed if task.task_id not in known_task_ids]
-        notes += await _match(
-            provider,
-            cache,
-            prompts,
-            records,
-            candidates,
-            poll_interval=poll_interval,
-            deadline=clock() + patience,
-            sleep=sleep,
-            clock=clock,
-        )
-    return notes
+            return False
+        for summary in listed:
+            task_id = summary.task_id
+            if task_id in known or (task_id in seen and seen[task_id].final):
+                continue
+            status = await provider.query(task_id)
+            facts = dict(status.request_facts) if status.request_facts is not None else None
+            if facts is not None and summary.model:
+                facts.setdefault("model", summary.model)
+            seen[task_id] = _Candidate(summary, facts, status.state.is_final)
+    return True
 
 
-def _what_was_sent(key: str, record: Mapping[str, Any], shots: Mapping[str, PlannedShot]) -> tuple[str, str] | None:
-    """The model and prompt of a lost create: from its journal record, so a shot edited (or left
-    out of this build) since still has its possibly paid task found; from the plan for old records."""
-    expect = record.get("expect")
-    if isinstance(expect, dict):
-        try:
-            return str(expect["model"]), str(expect["payload"]["request"]["input"]["prompt"])
-        except (KeyError, TypeError):
-            pass
-    shot = shots.get(key)
-    return (shot.model, shot.request["input"]["prompt"]) if shot is not None else None
+def _matches(item: LostCreate, finals: Sequence[_Candidate]) -> list[_Candidate]:
+    """Finished candidates in the item's window whose reported facts all equal what was sent."""
+    found = [c for c in finals if c.facts is not None and _in_window(item, c) and agrees(item.facts, c.facts)]
+    return sorted(
+        found, key=lambda c: (c.summary.submitted if c.summary.submitted is not None else 0.0, c.summary.task_id)
+    )
 
 
-async def _match(
+def _earlier(candidate: _Candidate, than: _Candidate) -> bool:
+    """Whether `candidate` may have been made before `than` (an unknown time may be earlier)."""
+    mine, theirs = candidate.summary.submitted, than.summary.submitted
+    return mine is None or theirs is None or mine <= theirs
+
+
+def agrees(sent: Mapping[str, Any], reported: Mapping[str, Any]) -> bool:
+    """Every fact both sides state is equal (and there is at least one to compare)."""
+    common = set(sent) & set(reported)
+    return bool(common) and all(sent[name] == reported[name] for name in common)
+
+
+def _in_window(item: LostCreate, candidate: _Candidate) -> bool:
+    submitted = candidate.summary.submitted
+    return submitted is None or item.sent_at - LOOKBACK <= submitted <= item.sent_at + WINDOW
+
+
+def _adopt(item: LostCreate, found: Sequence[_Candidate], resolution: Resolution) -> None:
+    task_id = found[0].summary.task_id
+    resolution.adopted[item.key] = task_id
+    note = f"shot {item.shot}: found its task {task_id} at the service; collecting it instead of paying again"
+    if len(found) > 1:
+        others = [candidate.summary.task_id for candidate in found[1:]]
+        resolution.duplicates[item.key] = others
+        note += f" (task(s) {', '.join(others)} ran the same request and were paid too; recorded as duplicates)"
+    resolution.notes.append(note)
+
+
+async def resolve_journal(
     provider: Provider,
-    cache: Cache,
-    prompts: Mapping[str, str],
-    records: Mapping[str, Mapping[str, Any]],
-    candidates: list[str],
+    journal: Journal,
+    known_task_ids: Set[str],
     *,
     poll_interval: float,
-    deadline: float,
-    sleep: Callable[[float], Awaitable[None]],
-    clock: Callable[[], float],
+    patience: float,
+    settle: float,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> list[str]:
+    """Settles every journal record without a task id; returns notes for the log.
+
+    Raises UnresolvedSubmissions (after recording what could be settled) when some cannot be.
+    """
     notes: list[str] = []
-    if not candidates:
-        for key, record in records.items():
-            cache.forget(key)
-            notes.append(f"shot {record.get('shot')}: the lost create never reached the service; it will be sent again")
-        return notes
-    if len(records) == 1 and len(candidates) == 1:
-        (key, record), task_id = next(iter(records.items())), candidates[0]
-        cache.record(key, task_id=task_id, submitted_at=record.get("sent_at", clock()))
-        return [
-            f"shot {record.get('shot')}: found its task {task_id} at the service; collecting it instead of paying again"
-        ]
-    # Several at once: wait for the candidates to finish and match them by the prompt they ran.
-    open_keys = dict(records)
-    remaining = set(candidates)
-    while remaining and open_keys and clock() < deadline:
-        for task_id in sorted(remaining):
-            status = await provider.query(task_id)
-            if not status.state.is_final:
-                continue
-            remaining.discard(task_id)
-            prompt = (
-                (status.raw.get("output") or {}).get("orig_prompt")
-                if isinstance(status.raw.get("output"), dict)
-                else None
-            )
-            for key, record in list(open_keys.items()):
-                if status.state is TaskState.SUCCEEDED and prompt == prompts[key]:
-                    cache.record(key, task_id=task_id, submitted_at=record.get("sent_at", clock()))
-                    notes.append(f"shot {record.get('shot')}: matched its lost create to task {task_id}")
-                    del open_keys[key]
-                    break
-        if remaining and open_keys:
-            await sleep(poll_interval)
-    if remaining and open_keys:
-        names = ", ".join(sorted(str(record.get("shot")) for record in open_keys.values()))
-        raise UnresolvedSubmissions(
-            f"could not yet tell which of the tasks {', '.join(sorted(remaining))} belong to shot(s) {names}",
-            hint="run the build again when those tasks have finished",
+    lost: list[LostCreate] = []
+    records = journal.records()
+    for record in records.values():
+        if record.task_id:
+            continue
+        item = lost_create(record, provider, clock)
+        if item is None:
+            journal.forget(record.key)
+            notes.append(f"forgot an unanswered create for shot {record.shot}: its record does not say what was sent")
+        else:
+            lost.append(item)
+    resolution = await resolve_lost(
+        provider,
+        lost,
+        known_task_ids,
+        poll_interval=poll_interval,
+        patience=patience,
+        settle=settle,
+        clock=clock,
+        sleep=sleep,
+    )
+    for key, task_id in resolution.adopted.items():
+        record = records[key]
+        journal.write(
+            key, task_id=task_id, submitted_at=record.sent_at, duplicates=tuple(resolution.duplicates.get(key, ()))
         )
-    for key, record in open_keys.items():
-        cache.forget(key)
-        notes.append(f"shot {record.get('shot')}: no finished task matches its lost create; it will be sent again")
+    for key in resolution.not_created:
+        journal.forget(key)
+    notes += resolution.notes
+    if resolution.unresolved:
+        lines = "; ".join(f"shot {records[key].shot}: {why}" for key, why in sorted(resolution.unresolved.items()))
+        raise UnresolvedSubmissions(
+            f"the answer to a create was lost and it cannot be told whether it was made: {lines}", hint=ADOPT_HINT
+        )
     return notes

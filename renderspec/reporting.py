@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from renderspec.core.keys import display_request
-from renderspec.core.model import PlannedShot
+from renderspec.core.model import PlannedShot, State
 from renderspec.core.planning import Plan
 from renderspec.core.problems import Problem
+from renderspec.outcomes import Outcome, ShotResult
 
 CURRENCY_SIGNS = {"CNY": "¥", "USD": "$"}
 
@@ -41,11 +42,11 @@ def problem_summary(plan: Plan, files: int) -> str:
 
 
 def totals(shots: Sequence[PlannedShot]) -> dict[str, Any]:
-    states = {"new": 0, "stale": 0, "cached": 0}
+    states = {state.value: 0 for state in State}
     cost = 0.0
     cost_known = True
     seconds = 0
-    to_render = [shot for shot in shots if shot.state != "cached"]
+    to_render = [shot for shot in shots if shot.state is not State.CACHED]
     for shot in shots:
         states[shot.state] = states.get(shot.state, 0) + 1
     for shot in to_render:
@@ -141,7 +142,7 @@ def rich_plan(plan: Plan, out: TextIO) -> None:
         ("why", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    colours = {"new": "green", "stale": "yellow", "cached": "dim"}
+    colours = {State.NEW: "green", State.STALE: "yellow", State.CACHED: "dim"}
     for shot in plan.shots:
         table.add_row(
             f"[{colours.get(shot.state, 'white')}]{shot.state}[/]",
@@ -175,8 +176,8 @@ class LineEvents:
     def stage(self, shot_id: str, stage: str) -> None:
         self._line(f"{shot_id}: {stage}")
 
-    def done(self, result: Any) -> None:
-        if result.outcome == "rendered" and result.cost:
+    def done(self, result: ShotResult) -> None:
+        if result.outcome is Outcome.RENDERED and result.cost:
             self.spent += result.cost
         detail = f" -> {result.output}" if result.output else f": {result.message}" if result.message else ""
         self._line(
@@ -215,13 +216,13 @@ class RichEvents:
         else:
             self.progress.update(row, note=stage)
 
-    def done(self, result: Any) -> None:
-        if result.outcome == "rendered" and result.cost:
+    def done(self, result: ShotResult) -> None:
+        if result.outcome is Outcome.RENDERED and result.cost:
             self.spent += result.cost
         row = self.rows.pop(result.shot.id, None)
         if row is not None:
             self.progress.remove_task(row)
-        if result.outcome == "failed":
+        if result.outcome is Outcome.FAILED:
             self.progress.console.print(f"[red]{result.shot.id}: failed: {result.message}[/]", highlight=False)
         self.progress.update(self.overall, advance=1, note=f"est. cost so far {money(self.spent, self.currency)}")
 

@@ -15,10 +15,13 @@ from typing import Any
 import anyio
 import pytest
 
-from renderspec.cache import Cache, Entry
 from renderspec.core.model import PlannedShot
-from renderspec.executor import BuildOptions, Executor, Outcome, ShotResult
+from renderspec.executor import BuildOptions, Executor
+from renderspec.journal import Journal
+from renderspec.outcomes import Outcome, ShotResult
 from renderspec.providers.base import Submitted, TaskState, TaskStatus, TaskSummary
+from renderspec.providers.dashscope import sent_facts
+from renderspec.store import Entry, LocalStore
 
 pytestmark = pytest.mark.anyio
 
@@ -76,12 +79,18 @@ class FakeService:
     async def cancel(self, task_id: str) -> None:
         raise NotImplementedError
 
-    async def recent_tasks(self, model: str, since_epoch: float) -> list[TaskSummary] | None:
+    async def recent_tasks(self, model: str, since_epoch: float, until_epoch: float) -> list[TaskSummary] | None:
         return []
+
+    def request_facts(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        return sent_facts(body)
 
     async def download(self, url: str, destination: Path) -> int:
         destination.write_bytes(b"video")
         return 5
+
+    def close(self) -> None:
+        pass
 
     async def aclose(self) -> None:
         pass
@@ -103,6 +112,9 @@ class Quiet:
     def done(self, result: ShotResult) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
 
 def shot(number: int) -> PlannedShot:
     request = {"model": "wan2.7-r2v", "input": {"prompt": f"p{number}", "media": []}, "parameters": {"duration": 5}}
@@ -113,14 +125,28 @@ def shot(number: int) -> PlannedShot:
     )  # fmt: skip
 
 
-def executor(tmp_path: Path, service: FakeService, clock: FakeTime, **options: Any) -> tuple[Executor, Cache, Commits]:
-    cache, commits = Cache(tmp_path / "cache"), Commits()
+class Ledger:
+    """The executor's two disk collaborators, as a test reads them."""
+
+    def __init__(self, root: Path) -> None:
+        self.store, self.journal = LocalStore(root), Journal(root / "journal")
+
+    def has(self, key: str) -> bool:
+        return self.store.has(key)
+
+    def records(self) -> dict[str, Any]:
+        return {key: record.as_json() for key, record in self.journal.records().items()}
+
+
+def executor(tmp_path: Path, service: FakeService, clock: FakeTime, **options: Any) -> tuple[Executor, Ledger, Commits]:
+    ledger, commits = Ledger(tmp_path / "cache"), Commits()
     settings = dataclasses.replace(BuildOptions(poll_interval=10.0, timeout=60.0, submit_interval=0.0), **options)
     made = Executor(
-        provider=service, cache=cache, files_root=tmp_path, outputs=commits, events=Quiet(), options=settings,
-        verify=lambda path, size, seconds, tolerance: None, clock=clock, sleep=clock.sleep,
+        provider=service, store=ledger.store, journal=ledger.journal, files_root=tmp_path, outputs=commits,
+        events=Quiet(), options=settings, verify=lambda path, size, seconds, tolerance: None, clock=clock,
+        sleep=clock.sleep,
     )  # fmt: skip
-    return made, cache, commits
+    return made, ledger, commits
 
 
 async def test_polls_on_the_configured_interval_until_the_task_ends(tmp_path: Path) -> None:
@@ -129,7 +155,7 @@ async def test_polls_on_the_configured_interval_until_the_task_ends(tmp_path: Pa
     (result,) = await run.run([shot(1)], {})
     assert result.outcome is Outcome.RENDERED and commits.shots == ["s1"]
     assert clock.sleeps == [10.0, 10.0, 10.0]
-    assert cache.has(shot(1).key) and cache.journal() == {}
+    assert cache.has(shot(1).key) and cache.records() == {}
 
 
 async def test_a_task_past_its_deadline_fails_the_shot_but_stays_journaled(tmp_path: Path) -> None:
@@ -139,9 +165,9 @@ async def test_a_task_past_its_deadline_fails_the_shot_but_stays_journaled(tmp_p
     assert result.outcome is Outcome.FAILED and "still not finished after 1 min" in (result.message or "")
     assert "no new charge" in (result.message or "")
     assert clock.sleeps == [10.0] * 6
-    assert cache.journal()[shot(1).key]["task_id"] == "task-1"
+    assert cache.records()[shot(1).key]["task_id"] == "task-1"
     again, _, _ = executor(tmp_path, FakeService(polls=1), clock)
-    (resumed,) = await again.run([shot(1)], cache.journal())
+    (resumed,) = await again.run([shot(1)], cache.journal.records())
     assert resumed.outcome is Outcome.RENDERED and resumed.task_id == "task-1"
 
 
@@ -159,7 +185,7 @@ async def test_without_keep_going_a_failure_stops_new_submissions(tmp_path: Path
     results = await run.run([shot(1), shot(2), shot(3)], {})
     assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.SKIPPED, Outcome.SKIPPED]
     assert results[0].code == "Boom" and len(service.created) == 1
-    assert cache.journal() == {}  # failed tasks are not billed: the next build may submit again
+    assert cache.records() == {}  # failed tasks are not billed: the next build may submit again
 
 
 async def test_with_keep_going_every_shot_is_tried(tmp_path: Path) -> None:
@@ -179,4 +205,4 @@ async def test_a_disk_error_fails_the_shot_and_keeps_the_paid_task_journaled(tmp
     service.download = full_disk  # type: ignore[method-assign]
     (result,) = await run.run([shot(1)], {})
     assert result.outcome is Outcome.FAILED and "No space left on device" in (result.message or "")
-    assert cache.journal()[shot(1).key]["task_id"] == "task-1"
+    assert cache.records()[shot(1).key]["task_id"] == "task-1"

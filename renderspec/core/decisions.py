@@ -10,9 +10,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
-from renderspec.core.model import LocalFile, PlannedShot
-
-CACHED, STALE, NEW = "cached", "stale", "new"
+from renderspec.core.model import LocalFile, PlannedShot, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,28 +26,38 @@ def decide(
     previous: Mapping[str, Previous],
     cached_keys: Set[str],
     *,
+    damaged: Set[str] = frozenset(),
     forced: Set[str] = frozenset(),
 ) -> list[PlannedShot]:
-    """Each shot with its state and the reasons it must render (none when cached)."""
+    """Each shot with its state and the reasons it must render (none when cached).
+
+    `damaged` keys are in the cache but fail its size check: they render again unless restored.
+    """
     decided = []
     for shot in shots:
         before = previous.get(shot.id)
         if shot.id in forced:
-            decided.append(shot.with_state(STALE if before else NEW, ("forced",)))
+            decided.append(shot.with_state(State.STALE if before else State.NEW, ("forced",)))
         elif shot.key in cached_keys:
-            decided.append(shot.with_state(CACHED, ()))
+            decided.append(shot.with_state(State.CACHED, ()))
+        elif shot.key in damaged:
+            decided.append(
+                shot.with_state(State.STALE, ("the cached render is damaged (`renderspec verify` moves it aside)",))
+            )
         elif before is None:
-            decided.append(shot.with_state(NEW, ("new shot",)))
+            decided.append(shot.with_state(State.NEW, ("new shot",)))
         elif before.key == shot.key:
-            decided.append(shot.with_state(STALE, ("output missing from the cache",)))
+            decided.append(shot.with_state(State.STALE, ("output missing from the cache",)))
         elif before.payload is None:
             decided.append(
-                shot.with_state(STALE, ("request changed (the previous render is not in the local cache to compare)",))
+                shot.with_state(
+                    State.STALE, ("request changed (the previous render is not in the local cache to compare)",)
+                )
             )
         else:
             decided.append(
                 shot.with_state(
-                    STALE, tuple(changes(before.payload, shot.payload, shot.request)) or ("request changed",)
+                    State.STALE, tuple(changes(before.payload, shot.payload, shot.request)) or ("request changed",)
                 )
             )
     return decided

@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from renderspec.core.model import FileFacts, LocalFile, RemoteFile
 
 KEY_VERSION = 1
+_KEY = re.compile(r"[0-9a-f]{64}")
+_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def is_key(value: object) -> bool:
+    """A content key: 64 lowercase hex digits. Keys name folders, so anything else read from disk is refused."""
+    return isinstance(value, str) and _KEY.fullmatch(value) is not None
+
+
+def is_task_id(value: object) -> bool:
+    """A task id fit to journal and to put in a URL path: no '/', no whitespace, no control characters."""
+    return isinstance(value, str) and _TASK_ID.fullmatch(value) is not None
 
 
 def canonical_json(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -105,6 +106,14 @@ class ShotDraft:
         return next((item for item in self.media if item.type is MediaType.FIRST_FRAME), None)
 
 
+class State(enum.StrEnum):
+    """Where a shot stands before a build: what `plan` shows and `build` acts on."""
+
+    NEW = "new"  # no render of this shot id is known
+    STALE = "stale"  # the lock remembers a render of this shot made from other inputs (or lost)
+    CACHED = "cached"  # the cache holds this shot's key
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedShot:
     """A valid shot ready to render: the exact request, its content key and its cost."""
@@ -124,8 +133,8 @@ class PlannedShot:
     input_video_seconds: float | None
     cost: float | None
     currency: str
-    state: str = "new"
+    state: State = State.NEW
     reasons: tuple[str, ...] = ("new shot",)
 
-    def with_state(self, state: str, reasons: tuple[str, ...]) -> PlannedShot:
+    def with_state(self, state: State, reasons: tuple[str, ...]) -> PlannedShot:
         return replace(self, state=state, reasons=reasons)

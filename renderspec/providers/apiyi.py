@@ -17,8 +17,8 @@ import anyio
 
 from renderspec.errors import Rejected
 from renderspec.providers.base import Submitted, TaskState, TaskStatus, TaskSummary
-from renderspec.providers.dashscope import submitted_from
-from renderspec.providers.http import HttpEngine, json_object
+from renderspec.providers.dashscope import sent_facts, submitted_from
+from renderspec.providers.http import HttpEngine, json_object, text_field
 
 BASE_URL = "https://api.apiyi.com"
 CREATE_PATH = "/wan/api/v1/services/aigc/video-generation/video-synthesis"
@@ -72,13 +72,16 @@ class ApiyiProvider:
                 )
             raise
         answer = json_object(response, who="APIYI")
-        raw_status = str(answer.get("status", ""))
+        raw_status = text_field(answer.get("status"), 40) or ""
         code, message = _failure(answer)
+        link = answer.get("result_url")
+        if link is not None and not isinstance(link, str):
+            raise Rejected(f"APIYI's answer for task {task_id} has a result_url that is not a link: {str(link)[:80]}")
         return TaskStatus(
             task_id=task_id,
             state=STATES.get(raw_status.lower(), TaskState.OTHER),
             raw_status=raw_status,
-            video_url=answer.get("result_url"),
+            video_url=link,
             code=code,
             message=message,
             unknown_fields=tuple(sorted(set(answer) - KNOWN_FIELDS)),
@@ -88,8 +91,11 @@ class ApiyiProvider:
     async def cancel(self, task_id: str) -> None:
         raise Rejected("APIYI has no cancel endpoint; the task will run to its end")
 
-    async def recent_tasks(self, model: str, since_epoch: float) -> list[TaskSummary] | None:
-        return None
+    async def recent_tasks(self, model: str, since_epoch: float, until_epoch: float) -> list[TaskSummary] | None:
+        return None  # APIYI has no task list: a lost create needs a person (--adopt / --resubmit)
+
+    def request_facts(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        return sent_facts(body)  # the body is DashScope's; APIYI's query reports none of it
 
     async def upload(self, path: Path, sha256: str, model: str) -> str:
         size = (await anyio.Path(path).stat()).st_size
@@ -120,9 +126,10 @@ def _failure(answer: Mapping[str, Any]) -> tuple[str | None, str | None]:
         if isinstance(error, str)
         else answer.get("fail_reason")
     )
+    text = text_field(text)
     if not text:
         return None, None
-    match = _CODE_PREFIX.match(str(text))
+    match = _CODE_PREFIX.match(text)
     if match:
-        return match.group(1), str(text)[match.end() :]
-    return None, str(text)
+        return match.group(1), text[match.end() :]
+    return None, text

@@ -69,6 +69,9 @@ class TaskStatus:
     times: Mapping[str, str] = field(default_factory=dict)
     unknown_fields: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+    request_facts: Mapping[str, Any] | None = None
+    """What the service says the task was asked to render, in the provider's `request_facts` form;
+    None until the service has said enough to compare (DashScope: once the task has finished)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,8 @@ class TaskSummary:
     task_id: str
     state: TaskState
     model: str | None
-    submit_time: str | None
+    submitted: float | None
+    """When the service made it, as epoch seconds (None when its answer did not say)."""
 
 
 class Provider(Protocol):
@@ -96,8 +100,16 @@ class Provider(Protocol):
 
     async def cancel(self, task_id: str) -> None: ...
 
-    async def recent_tasks(self, model: str, since_epoch: float) -> list[TaskSummary] | None:
-        """Tasks created since then, or None where the service offers no list."""
+    async def recent_tasks(self, model: str, since_epoch: float, until_epoch: float) -> list[TaskSummary] | None:
+        """Tasks of `model` created in that window, or None where the service offers no list."""
+        ...
+
+    def request_facts(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """What the service would report about a task made from `body` (see TaskStatus.request_facts).
+
+        Finding the task of a lost create compares these, field by field, with what the service
+        reports about each candidate: the comparison is provider-neutral, the projection is not.
+        """
         ...
 
     async def download(self, url: str, destination: Path) -> int:

@@ -10,9 +10,10 @@ from typing import Any
 import anyio
 import httpx
 
+from renderspec.core.keys import is_task_id
 from renderspec.errors import OutcomeUnknown, Rejected
 from renderspec.providers.base import MemoryUploadMemo, Submitted, TaskState, TaskStatus, TaskSummary, UploadMemo
-from renderspec.providers.http import HttpEngine, json_object
+from renderspec.providers.http import HttpEngine, json_object, parse_json, text_field
 
 BASE_URLS: Mapping[str, str] = {
     "beijing": "https://dashscope.aliyuncs.com",
@@ -21,6 +22,7 @@ BASE_URLS: Mapping[str, str] = {
 CREATE_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 UPLOAD_LIFETIME = 48 * 3600
 UPLOAD_MARGIN = 6 * 3600  # reuse a link only while it has hours to live: a task may wait in queue
+TIME_FIELDS = ("submit_time", "scheduled_time", "end_time")
 KNOWN_OUTPUT = frozenset(
     {
         "task_id",
@@ -77,41 +79,46 @@ class DashScopeProvider:
         answer = json_object(response)
         output: dict[str, Any] = answer["output"] if isinstance(answer.get("output"), dict) else {}
         usage: dict[str, Any] = answer["usage"] if isinstance(answer.get("usage"), dict) else {}
-        raw_status = str(output.get("task_status", "")) or "UNKNOWN"
-        times = {name: str(output[name]) for name in ("submit_time", "scheduled_time", "end_time") if output.get(name)}
+        raw_status = text_field(output.get("task_status")) or "UNKNOWN"
+        times = {name: str(output[name])[:40] for name in TIME_FIELDS if isinstance(output.get(name), str)}
         return TaskStatus(
             task_id=task_id,
             state=parse_state(raw_status),
             raw_status=raw_status,
-            video_url=output.get("video_url"),
-            code=output.get("code"),
-            message=output.get("message"),
-            request_id=answer.get("request_id"),
+            video_url=_link(task_id, output.get("video_url")),
+            code=text_field(output.get("code")),
+            message=text_field(output.get("message")),
+            request_id=text_field(answer.get("request_id")),
             usage=usage,
             times=times,
             unknown_fields=tuple(sorted(set(output) - KNOWN_OUTPUT)),
             raw=answer,
+            request_facts=_reported_facts(output, usage),
         )
+
+    def request_facts(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        return sent_facts(body)
 
     async def cancel(self, task_id: str) -> None:
         await self.engine.call("POST", f"/api/v1/tasks/{task_id}/cancel", idempotent=True)
 
-    async def recent_tasks(self, model: str, since_epoch: float) -> list[TaskSummary] | None:
-        start = time.strftime("%Y%m%d%H%M%S", time.localtime(since_epoch))
+    async def recent_tasks(self, model: str, since_epoch: float, until_epoch: float) -> list[TaskSummary] | None:
+        window = {"start_time": _list_time(since_epoch), "end_time": _list_time(until_epoch), "model_name": model}
         summaries: list[TaskSummary] = []
         for page in range(1, 21):
-            params = {"start_time": start, "model_name": model, "page_no": str(page), "page_size": "100"}
+            params = {**window, "page_no": str(page), "page_size": "100"}
             answer = json_object(await self.engine.call("GET", "/api/v1/tasks", params=params))
             container: dict[str, Any] = answer["output"] if isinstance(answer.get("output"), dict) else answer
-            items = container.get("data") or []
+            items = container.get("data")
+            items = items if isinstance(items, list) else []
             for item in items:
-                if isinstance(item, dict) and item.get("task_id"):
+                if isinstance(item, dict) and is_task_id(item.get("task_id")):
                     summaries.append(
                         TaskSummary(
                             str(item["task_id"]),
                             parse_state(item.get("task_status")),
-                            item.get("model_name"),
-                            item.get("submit_time"),
+                            text_field(item.get("model_name")),
+                            _service_time(item.get("submit_time")),
                         )
                     )
             if len(items) < 100:
@@ -160,20 +167,85 @@ class DashScopeProvider:
 def submitted_from(response: httpx.Response, *, who: str, hint: str) -> Submitted:
     """The task id of a create answer (DashScope's shape, which APIYI passes through).
 
-    A 2xx answer without one is an unknown outcome: the task may exist, so it must not be resent.
+    A 2xx answer without a usable one is an unknown outcome: the task may exist, so it must not be
+    resent; it is looked for at the service instead.
     """
     try:
-        answer = response.json()
+        answer = parse_json(response)
         output = answer["output"]
-        return Submitted(
-            task_id=str(output["task_id"]),
-            request_id=answer.get("request_id"),
-            status=str(output.get("task_status", "PENDING")),
-        )
+        task_id = output["task_id"]
     except (ValueError, KeyError, TypeError) as error:
         raise OutcomeUnknown(
             f"{who} accepted the create request but its answer has no task id: {response.text[:200]!r}", hint=hint
         ) from error
+    if not is_task_id(task_id):
+        raise OutcomeUnknown(
+            f"{who} accepted the create request but answered a task id renderspec cannot use: {str(task_id)[:80]!r}",
+            hint=hint,
+        )
+    return Submitted(
+        task_id=task_id,
+        request_id=text_field(answer.get("request_id")),
+        status=str(output.get("task_status", "PENDING"))[:40],
+    )
+
+
+def sent_facts(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What DashScope reports about a task made from `body`: model, prompt, length, resolution, ratio.
+
+    Defaults are the service's own; the ratio is left out with a first frame (the frame decides it).
+    """
+    body_input: Mapping[str, Any] = body["input"] if isinstance(body.get("input"), dict) else {}
+    parameters: Mapping[str, Any] = body["parameters"] if isinstance(body.get("parameters"), dict) else {}
+    media: list[Any] = body_input["media"] if isinstance(body_input.get("media"), list) else []
+    facts: dict[str, Any] = {
+        "model": body.get("model"),
+        "prompt": body_input.get("prompt"),
+        "duration": parameters.get("duration", 5),
+        "resolution": parameters.get("resolution", "1080P"),
+    }
+    if not any(isinstance(item, dict) and item.get("type") == "first_frame" for item in media):
+        facts["ratio"] = parameters.get("ratio", "16:9")
+    return facts
+
+
+def _reported_facts(output: Mapping[str, Any], usage: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The task's facts from a query answer, once it carries the prompt (DashScope: when it has finished)."""
+    prompt = output.get("orig_prompt")
+    if not isinstance(prompt, str):
+        return None
+    facts: dict[str, Any] = {"prompt": prompt}
+    duration, tier, ratio = usage.get("output_video_duration"), usage.get("SR"), usage.get("ratio")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        facts["duration"] = duration
+    if isinstance(tier, int | str) and not isinstance(tier, bool) and str(tier).isdigit():
+        facts["resolution"] = f"{tier}P"
+    if isinstance(ratio, str):
+        facts["ratio"] = ratio
+    return facts
+
+
+def _link(task_id: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise Rejected(f"the service's answer for task {task_id} has a video_url that is not a link: {str(value)[:80]}")
+
+
+def _list_time(epoch: float) -> str:
+    """The list's time filter: `YYYYMMDDhhmmss` in this machine's local time (see README, Decisions)."""
+    return time.strftime("%Y%m%d%H%M%S", time.localtime(max(0.0, epoch)))
+
+
+def _service_time(value: Any) -> float | None:
+    """`YYYY-MM-DD HH:MM:SS.mmm` (local time, as the list filter) as epoch seconds."""
+    if not isinstance(value, str):
+        return None
+    whole, _, fraction = value.strip().partition(".")
+    try:
+        moment = time.mktime(time.strptime(whole, "%Y-%m-%d %H:%M:%S"))
+    except (ValueError, OverflowError):
+        return None
+    return moment + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
 
 
 def _mentions_oss(body: Mapping[str, Any]) -> bool:

@@ -28,7 +28,17 @@ def _key(settings: Settings, env: Mapping[str, str]) -> Secret:
     value = env.get(variable, "").strip()
     if not value:
         raise SettingsError(f"provider '{settings.provider}' needs an API key in the environment variable {variable}")
+    if not is_header_safe(value):
+        raise SettingsError(
+            f"{variable} holds a character that cannot be sent in an HTTP header (non-ASCII or a control character)",
+            hint="copy the key again from the provider's console; it is printable ASCII",
+        )
     return Secret(value)
+
+
+def is_header_safe(value: str) -> bool:
+    """Printable ASCII only: anything else cannot travel in an Authorization header."""
+    return value.isascii() and value.isprintable()
 
 
 def base_url(settings: Settings, env: Mapping[str, str]) -> str:

@@ -1,8 +1,10 @@
 """The one HTTP engine of every provider: retries, backoff, error translation, safe downloads.
 
 Only this module (and the vendor modules through it) knows httpx; every failure leaves it as one
-of renderspec's ProviderErrors, chained with `from`. A create request is never retried once its
-bytes may have reached the service: that is reported as OutcomeUnknown instead.
+of renderspec's ProviderErrors, chained with `from`. A create request is billed, so it is sent
+again only when the service definitely refused it (a 4xx, a 429 with the service's throttling
+code); any other answer, none, or one too large to read is an OutcomeUnknown. Answers are read
+into memory only up to MAX_ANSWER bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import email.utils
 import ipaddress
 import logging
+import math
 import os
 import random
 import tempfile
@@ -37,6 +40,12 @@ NO_RETRY_CODES = ("Arrearage", "DataInspectionFailed", "InvalidApiKey", "AccessD
 # Errors raised before any byte of the request left: safe to resend even a create.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 MAX_RETRY_AFTER = 120.0
+MAX_ANSWER = 4 * 2**20  # API answers are a few KB; anything near this is not an answer
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class AnswerTooLarge(Exception):
+    """An API answer passed MAX_ANSWER bytes while it streamed in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,22 +101,26 @@ class HttpEngine:
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
-        """A 2xx answer, after retrying what may be retried; raises a ProviderError otherwise."""
+        """A 2xx answer, after retrying what may be retried; raises a ProviderError otherwise.
+
+        A call that is not idempotent (a create, which is billed) is never sent twice unless the
+        service definitely refused it: any other answer, or none, is an OutcomeUnknown.
+        """
         url = f"{self.base_url}{path}"
         sent_headers = {"Authorization": f"Bearer {self._key.reveal()}", **(headers or {})}
 
         async def once() -> httpx.Response:
             try:
-                response = await self._client.request(method, url, json=json, params=params, headers=sent_headers)
+                response = await self._request(method, url, json=json, params=params, headers=sent_headers)
             except NOT_SENT as error:
                 raise Unavailable(f"cannot reach {_host(url)}: {type(error).__name__}") from error
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, AnswerTooLarge) as error:
                 if not idempotent:
-                    raise OutcomeUnknown(
-                        f"{method} {path}: the connection failed after the request was sent ({type(error).__name__}); "
-                        "the service may or may not have accepted it",
-                        hint="check the service's task list before sending it again",
+                    raise _unknown(
+                        method, path, f"the connection failed after the request was sent ({_why(error)})"
                     ) from error
+                if isinstance(error, AnswerTooLarge):
+                    raise Rejected(f"{method} {path}: {error}") from error
                 raise Unavailable(f"{type(error).__name__} talking to {_host(url)}") from error
             except httpx.HTTPError as error:
                 raise Rejected(f"{method} {path}: {type(error).__name__}") from error
@@ -115,9 +128,22 @@ class HttpEngine:
                 return response
             failure = _failure(response)
             log.debug("%s %s -> %d %s", method, path, response.status_code, failure.code)
+            if not idempotent and not _is_refusal(response.status_code, failure.code):
+                raise _unknown(method, path, f"it was answered {failure.message}") from failure
             raise failure
 
         return await self._with_retries(f"{method} {path}", once)
+
+    async def _request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        """The whole answer, read into memory only up to MAX_ANSWER bytes (a service may misbehave)."""
+        async with self._client.stream(method, url, **options) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    raise AnswerTooLarge(f"the answer is larger than {MAX_ANSWER // 2**20} MB; it was not read")
+            headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _FRAMING]
+            return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
 
     async def upload_form(self, url: str, fields: Mapping[str, str], path: Path) -> None:
         """A browser-style form upload to a storage host (never with the API key)."""
@@ -129,9 +155,9 @@ class HttpEngine:
             except OSError as error:
                 raise Rejected(f"cannot read {path.name} for upload: {error.strerror}") from error
             try:
-                response = await self._client.post(url, data=dict(fields), files={"file": (path.name, content)})
-            except httpx.HTTPError as error:
-                raise Unavailable(f"upload to {_host(url)} failed ({type(error).__name__})") from error
+                response = await self._request("POST", url, data=dict(fields), files={"file": (path.name, content)})
+            except (httpx.HTTPError, AnswerTooLarge) as error:
+                raise Unavailable(f"upload to {_host(url)} failed ({_why(error)})") from error
             if response.is_success or (response.status_code == 409 and "FileAlreadyExists" in response.text):
                 return
             failure = _failure(response)
@@ -186,7 +212,7 @@ class HttpEngine:
                         current = urljoin(current, response.headers.get("location", ""))
                         continue
                     if response.status_code != 200:
-                        body = (await response.aread())[:2000].decode("utf-8", "replace")
+                        body = (await _head_of(response, 2000)).decode("utf-8", "replace")
                         kind = Unavailable if response.status_code in RETRY_STATUSES else Rejected
                         expired = "expired" in body.lower()
                         raise kind(
@@ -211,6 +237,16 @@ class HttpEngine:
         raise Rejected(f"refusing to download from {parts.scheme}://{parts.hostname}: result links must be https")
 
 
+async def _head_of(response: httpx.Response, limit: int) -> bytes:
+    """The first `limit` bytes of a body (an error page), without reading the rest."""
+    head = bytearray()
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= limit:
+            break
+    return bytes(head[:limit])
+
+
 async def _write_stream(response: httpx.Response, destination: Path, expected: int | None) -> int:
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
@@ -233,15 +269,46 @@ async def _write_stream(response: httpx.Response, destination: Path, expected: i
     return size
 
 
+def parse_json(response: httpx.Response) -> Any:
+    """The answer's JSON; ValueError for anything that is not JSON, nested too deep included."""
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def json_object(response: httpx.Response, *, who: str = "the service") -> dict[str, Any]:
     """A 2xx answer's JSON object; anything else is a bad answer, reported with what was sent back."""
     try:
-        answer = response.json()
+        answer = parse_json(response)
     except ValueError:
-        raise Rejected(f"{who} answered with something that is not JSON: {response.text[:200]!r}") from None
+        raise Rejected(f"{who} answered with something that is not usable JSON: {_excerpt(response.text)}") from None
     if not isinstance(answer, dict):
-        raise Rejected(f"{who} answered with unexpected JSON: {str(answer)[:200]}")
+        raise Rejected(f"{who} answered with unexpected JSON: {_excerpt(response.text)}")
     return answer
+
+
+def _excerpt(text: str) -> str:
+    return repr(text[:120] + ("..." if len(text) > 120 else ""))
+
+
+def _is_refusal(status: int, code: str | None) -> bool:
+    """An answer that says the request was rejected, so nothing was made: a 4xx, but a 429 only
+    with the service's throttling code (a gateway's bare 429 or 5xx says nothing about the upstream)."""
+    if status == 429:
+        return bool(code) and (str(code).startswith("Throttling") or "rate_limit" in str(code).lower())
+    return 400 <= status < 500
+
+
+def _unknown(method: str, path: str, what: str) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"{method} {path}: {what}; the service may or may not have accepted it",
+        hint="renderspec looks for the task at the service before sending it again",
+    )
+
+
+def _why(error: BaseException) -> str:
+    return str(error) if isinstance(error, AnswerTooLarge) else type(error).__name__
 
 
 def _failure(response: httpx.Response) -> ProviderError:
@@ -263,7 +330,7 @@ def _failure(response: httpx.Response) -> ProviderError:
 
 def _error_fields(response: httpx.Response) -> tuple[str | None, str, str | None]:
     try:
-        body = response.json()
+        body = parse_json(response)
     except ValueError:
         text = response.text.strip().replace("\n", " ")
         return None, text[:300] or response.reason_phrase, None
@@ -271,19 +338,37 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str, str | None
         return None, str(body)[:300], None
     error = body.get("error")
     if isinstance(error, dict):  # APIYI's OpenAI-style error envelope
-        message = str(error.get("message", ""))
-        return error.get("code") or error.get("type"), message, body.get("request_id")
-    return body.get("code"), str(body.get("message", "")) or response.reason_phrase, body.get("request_id")
+        code = error.get("code") or error.get("type")
+        return (
+            text_field(code),
+            text_field(error.get("message")) or response.reason_phrase,
+            text_field(body.get("request_id")),
+        )
+    return (
+        text_field(body.get("code")),
+        text_field(body.get("message")) or response.reason_phrase,
+        text_field(body.get("request_id")),
+    )
+
+
+def text_field(value: Any, limit: int = 300) -> str | None:
+    """A field of an answer as short text (answers are untrusted: numbers, lists, megabytes)."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)[:limit]
 
 
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _host(url: str) -> str:

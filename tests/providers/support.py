@@ -85,11 +85,17 @@ async def upload_all(client: Provider, model: str = "wan2.7-r2v") -> dict[str, s
     return links
 
 
-def body(links: dict[str, str], *, duration: int = 2, **parameters: Any) -> dict[str, Any]:
+def body(
+    links: dict[str, str],
+    *,
+    duration: int = 2,
+    prompt: str = "image 1 holds the bottle from video 1",
+    **parameters: Any,
+) -> dict[str, Any]:
     return {
         "model": "wan2.7-r2v",
         "input": {
-            "prompt": "image 1 holds the bottle from video 1",
+            "prompt": prompt,
             "media": [
                 {"type": "reference_image", "url": links["mia.png"], "reference_voice": links["mia.wav"]},
                 {"type": "reference_video", "url": links["bottle.mp4"]},

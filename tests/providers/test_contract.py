@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -143,7 +144,7 @@ async def test_a_dropped_create_is_an_unknown_outcome_and_never_resent(flavour: 
             await client.create(body(links))
         tasks = emulator_tasks(running)
         assert len(tasks) == 1
-        recent = await client.recent_tasks("wan2.7-r2v", 0)
+        recent = await client.recent_tasks("wan2.7-r2v", 0, time.time() + 60)
         if flavour == "dashscope":
             assert recent is not None and [task.task_id for task in recent] == [tasks[0]["task_id"]]
         else:

@@ -1,0 +1,48 @@
+"""How each shot of a build ended, and what the executor tells the console while it works.
+
+Shared by the executor (which produces results), the build glue and reporting (which show them),
+so neither side needs to know the other.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from renderspec.core.model import PlannedShot
+
+
+class Outcome(enum.StrEnum):
+    RENDERED = "rendered"
+    CACHED = "cached"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(slots=True)
+class ShotResult:
+    shot: PlannedShot
+    outcome: Outcome
+    seconds: float = 0.0
+    task_id: str | None = None
+    output: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+    @property
+    def cost(self) -> float | None:
+        """What this build paid for the shot: its estimate when rendered, nothing when cached."""
+        if self.outcome is Outcome.RENDERED:
+            return self.shot.cost
+        return 0.0 if self.outcome is Outcome.CACHED else None
+
+
+class Events(Protocol):
+    """What the executor tells the console: a shot's stage, and its end."""
+
+    def stage(self, shot_id: str, stage: str) -> None: ...
+
+    def done(self, result: ShotResult) -> None: ...
+
+    def close(self) -> None: ...
