@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from renderspec.core.keys import is_key
 from renderspec.core.model import FileFacts
 from renderspec.core.rules import FileKind
 from renderspec.fsutil import file_sha256, write_atomic
@@ -25,8 +26,9 @@ MEMO_NAME = "assets.json"
 class AssetFacts:
     """Looks up facts for project-relative paths, hashing and probing only what changed."""
 
-    def __init__(self, root: Path, cache_dir: Path | None) -> None:
+    def __init__(self, root: Path, cache_dir: Path | None, *, allowed: Sequence[Path] = ()) -> None:
         self.root = root
+        self._inside = (root.resolve(), *(folder.resolve() for folder in allowed))
         self.memo_path = cache_dir / MEMO_NAME if cache_dir is not None else None
         self.warnings: list[str] = []
         self.files_read = 0
@@ -38,6 +40,10 @@ class AssetFacts:
         result: dict[str, FileFacts | None] = {}
         misses: list[tuple[str, os.stat_result]] = []
         for rel in paths:
+            refusal = self._refusal(rel)
+            if refusal is not None:
+                result[rel] = FileFacts(sha256="", size=0, refusal=refusal)
+                continue
             try:
                 stat = os.stat(self.root / rel)
             except (OSError, ValueError):
@@ -47,7 +53,7 @@ class AssetFacts:
                 result[rel] = None
                 continue
             entry = self._memo.get(rel)
-            known = _facts_from(entry) if entry and entry.get("stat") == _stat_key(stat) else None
+            known = _facts_from(entry) if isinstance(entry, dict) and entry.get("stat") == _stat_key(stat) else None
             if known is not None:
                 result[rel] = known
             else:
@@ -60,6 +66,23 @@ class AssetFacts:
             self.files_read += len(misses)
             self._dirty = True
         return result
+
+    def _refusal(self, rel: str) -> str | None:
+        """Why `rel` may not be read: it resolves (symlinks followed) outside the project and the allowed folders.
+
+        A spec from a pull request must not be able to send a file from this machine to a service.
+        """
+        try:
+            resolved = (self.root / rel).resolve()
+        except (OSError, RuntimeError, ValueError):
+            return "cannot be resolved (a symlink loop?)"
+        if any(resolved.is_relative_to(folder) for folder in self._inside):
+            return None
+        via = " through a symlink" if not os.path.normpath(rel).startswith(("..", "/")) else ""
+        return (
+            f"is outside the project{via} ({resolved}); references must stay inside it, "
+            "or list the folder in allow_outside in renderspec.toml"
+        )
 
     def save(self) -> None:
         if not self._dirty or self.memo_path is None:
@@ -99,7 +122,7 @@ class AssetFacts:
             if data.get("version") != MEMO_VERSION or not isinstance(data.get("files"), dict):
                 return {}
             return dict(data["files"])
-        except (OSError, ValueError, AttributeError) as error:
+        except (OSError, ValueError, AttributeError, RecursionError) as error:
             self.warnings.append(
                 f"ignoring the damaged file digest memo {self.memo_path} ({error}); files will be re-hashed"
             )
@@ -132,9 +155,9 @@ def _facts_to(fact: FileFacts) -> dict[str, Any]:
 def _facts_from(entry: dict[str, Any]) -> FileFacts | None:
     """The memoised facts, or None when the entry is damaged (then the file is read again)."""
     try:
-        return FileFacts(
-            sha256=str(entry["sha256"]),
-            size=int(entry["size"]),
+        facts = FileFacts(
+            sha256=entry["sha256"],
+            size=entry["size"],
             kind=FileKind(entry["kind"]) if entry.get("kind") else None,
             format=entry.get("format"),
             width=entry.get("width"),
@@ -144,3 +167,15 @@ def _facts_from(entry: dict[str, Any]) -> FileFacts | None:
         )
     except (KeyError, ValueError, TypeError):
         return None
+    typed = (
+        is_key(facts.sha256)
+        and _is_int(facts.size)
+        and all(value is None or _is_int(value) for value in (facts.width, facts.height))
+        and (facts.seconds is None or (isinstance(facts.seconds, int | float) and not isinstance(facts.seconds, bool)))
+        and all(value is None or isinstance(value, str) for value in (facts.format, facts.error))
+    )
+    return facts if typed else None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -71,6 +71,7 @@ class FragmentFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._real_root = root.resolve()
         self._texts: dict[str, str | None] = {}
 
     def __call__(self, path: str) -> str | None:
@@ -79,9 +80,13 @@ class FragmentFiles:
         return self._texts[path]
 
     def _read(self, path: str) -> str | None:
+        """The fragment's text; None when it is missing or resolves outside the project (symlinks followed)."""
         if path.startswith("/") or path == ".." or path.startswith("../"):
             return None
         try:
-            return (self.root / path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            resolved = (self.root / path).resolve()
+            if not resolved.is_relative_to(self._real_root):
+                return None
+            return resolved.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, RuntimeError, ValueError):
             return None

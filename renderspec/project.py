@@ -43,7 +43,7 @@ def plan_project(
     sources, read_problems = read_sources(paths, root)
     expansion = expand(sources, FragmentFiles(root))
     expansion.problems.extend(read_problems)
-    assets = AssetFacts(root, settings.cache_dir)
+    assets = AssetFacts(root, settings.cache_dir, allowed=settings.outside_folders)
     facts = assets.facts(expansion.local_files())
     assets.save()
     result = plan(expansion, facts, provider_kind=settings.provider_kind, pricing=settings.pricing)

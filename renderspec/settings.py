@@ -48,6 +48,8 @@ class ProjectSettings(_Strict):
     timeout: float = Field(default=1200.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     submit_rate: float = Field(default=5.0, gt=0)
+    allow_outside: list[str] = Field(default_factory=list)
+    """Folders outside the project that references may read (absolute, or relative to the project)."""
 
     @field_validator("prices")
     @classmethod
@@ -81,6 +83,10 @@ class Settings(_Strict):
     @property
     def cache_dir(self) -> Path:
         return self.root / self.project.cache
+
+    @property
+    def outside_folders(self) -> list[Path]:
+        return [self.root / folder for folder in self.project.allow_outside]
 
     @property
     def pricing(self) -> Pricing:

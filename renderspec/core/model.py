@@ -49,6 +49,8 @@ class FileFacts:
     height: int | None = None
     seconds: float | None = None
     error: str | None = None
+    refusal: str | None = None
+    """Why the file may not be used at all (outside the project): never read, never sent."""
 
 
 @dataclass(frozen=True, slots=True)

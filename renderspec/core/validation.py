@@ -163,6 +163,9 @@ def check_file(file: FileRef, rule: FileRule, facts: Mapping[str, FileFacts | No
     if fact is None:
         yield _error("", f"file not found: {file.path} (paths are relative to the spec file's folder)")
         return
+    if fact.refusal is not None:
+        yield _error("", f"{file.path}: {fact.refusal}")
+        return
     if fact.error is not None or fact.kind is None:
         reason = f": {fact.error}" if fact.error else ""
         yield _error("", f"{file.path} is not a readable {rule.kind.value}{reason}")

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import uvicorn
 
@@ -44,11 +44,10 @@ def serve(options: EmulatorOptions, *, host: str, port: int, out: TextIO, log_le
 
 
 @dataclass
-class RunningEmulator:
-    """An emulator serving from a background thread; `url` is its base URL."""
+class RunningApp:
+    """An ASGI app serving from a background thread on loopback; `url` is its base URL."""
 
     url: str
-    emulator: Emulator
     _server: uvicorn.Server
     _thread: threading.Thread
     _sock: socket.socket
@@ -57,6 +56,40 @@ class RunningEmulator:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._sock.close()
+
+    def __enter__(self) -> RunningApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> RunningApp:
+    """Serves `app` from a daemon thread and returns once it accepts requests."""
+    sock = _bind(host, port)
+    config = uvicorn.Config(app, log_level="critical", lifespan="on", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="renderspec-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    return RunningApp(url=_url(sock, host), _server=server, _thread=thread, _sock=sock)
+
+
+@dataclass
+class RunningEmulator:
+    """An emulator serving from a background thread; `url` is its base URL."""
+
+    url: str
+    emulator: Emulator
+    _app: RunningApp
+
+    def stop(self) -> None:
+        self._app.stop()
         self.emulator.close()
 
     def __enter__(self) -> RunningEmulator:
@@ -75,15 +108,5 @@ def start_in_thread(
 ) -> RunningEmulator:
     """Starts an emulator on a free loopback port and returns once it accepts requests."""
     emulator = Emulator(options or EmulatorOptions(), clock=clock)
-    sock = _bind(host, port)
-    config = uvicorn.Config(emulator.app(), log_level="critical", lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="renderspec-emulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the emulator did not start")
-        time.sleep(0.01)
-    return RunningEmulator(url=_url(sock, host), emulator=emulator, _server=server, _thread=thread, _sock=sock)
+    running = serve_in_thread(emulator.app(), host=host, port=port)
+    return RunningEmulator(url=running.url, emulator=emulator, _app=running)
