@@ -221,6 +221,12 @@ def _restore_cached(
     damaged: dict[str, PlannedShot] = {}
     for shot in shots:
         if shot.state is not State.CACHED:
+            problem = project.store.check(shot.key) if project.store.has(shot.key) else None
+            if problem is not None:  # planned as damaged: moved out of the way, so the shot renders
+                moved = project.store.quarantine(shot.key, problem)
+                project.store.warnings.append(
+                    f"shot {shot.id}: the cached render is damaged ({problem}); moved it to {moved}"
+                )
             continue
         entry = project.store.get(shot.key)
         locked = project.manifest.entries.get(shot.id)

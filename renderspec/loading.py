@@ -8,6 +8,7 @@ from pathlib import Path
 
 from renderspec.core.model import SourceFile
 from renderspec.core.problems import Problem
+from renderspec.core.templating import FragmentRefused
 from renderspec.errors import SettingsError
 
 SETTINGS_FILE = "renderspec.toml"  # never a spec, even when a folder scan meets it
@@ -76,7 +77,7 @@ class FragmentFiles:
 
     def __call__(self, path: str) -> str | None:
         if path not in self._texts:
-            self._texts[path] = self._read(path)
+            self._texts[path] = self._read(path)  # a refusal is raised each time, never memoised as text
         return self._texts[path]
 
     def _read(self, path: str) -> str | None:
@@ -85,8 +86,11 @@ class FragmentFiles:
             return None
         try:
             resolved = (self.root / path).resolve()
-            if not resolved.is_relative_to(self._real_root):
-                return None
+        except (OSError, RuntimeError, ValueError):
+            return None
+        if not resolved.is_relative_to(self._real_root):
+            raise FragmentRefused("resolves outside the project (through a symlink); keep fragments in the project")
+        try:
             return resolved.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError, RuntimeError, ValueError):
+        except (OSError, UnicodeDecodeError):
             return None

@@ -40,9 +40,10 @@ def workspace_lock(cache_root: Path, *, wait: bool, notice: TextIO | None = None
             if notice is not None:
                 print(f"waiting for {holder}, which holds {path}", file=notice, flush=True)
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
+        with contextlib.suppress(OSError):  # only clears the last holder's line
             handle.seek(0)
             handle.truncate()
+        try:
             handle.write(f"renderspec build (pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
             handle.flush()
         except OSError as error:

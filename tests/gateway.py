@@ -8,7 +8,7 @@ being forwarded until the test releases it (a create that hangs before it reache
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
@@ -26,11 +26,13 @@ GATEWAY_TIMEOUT = "<html><head><title>504 Gateway Time-out</title></head><body><
 class Gateway:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
-        self.create_status: int | None = 504  # answer forwarded creates with this (None: pass the answer on)
+        self.create_status: int | None = None  # answer forwarded creates with this (None: pass the answer on)
         self.hold_creates = False  # never forward creates (until `release` is set)
         self.release = threading.Event()
         self.creates_seen = 0
         self.url = ""
+        self.rewrite: Callable[[Request, httpx.Response], Response | None] | None = None
+        """A test's own answer in place of the upstream's (None keeps the upstream's)."""
 
     async def forward(self, request: Request) -> Response:
         is_create = request.method == "POST" and request.url.path.endswith("/video-synthesis")
@@ -49,6 +51,8 @@ class Gateway:
             )
         if is_create and self.create_status is not None:
             return Response(GATEWAY_TIMEOUT, status_code=self.create_status, media_type="text/html")
+        if self.rewrite is not None and (replaced := self.rewrite(request, answer)) is not None:
+            return replaced
         keep = {
             k: v
             for k, v in answer.headers.items()

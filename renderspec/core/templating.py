@@ -19,7 +19,13 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 FragmentSource = Callable[[str], str | None]
-"""Returns the text of a project-relative fragment path, or None when there is no such file."""
+"""Returns the text of a project-relative fragment path, or None when there is no such file;
+raises FragmentRefused when the file may not be read (it resolves outside the project)."""
+
+
+class FragmentRefused(Exception):
+    """A fragment exists but may not be used; the message says why."""
+
 
 _SIMPLE_NAME = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _JINJA_WORDS = frozenset(
@@ -79,7 +85,10 @@ class _FragmentLoader(jinja2.BaseLoader):
         path = posixpath.normpath(posixpath.join(self._base_dir, template))
         if posixpath.isabs(template) or path == ".." or path.startswith("../"):
             raise TemplateFailure(f"fragment '{template}' is outside the project; keep fragments in the project")
-        text = self._source(path)
+        try:
+            text = self._source(path)
+        except FragmentRefused as refused:
+            raise TemplateFailure(f"fragment '{template}' {refused}") from None
         if text is None:
             raise TemplateFailure(f"fragment '{template}' not found (looked for {path})")
         return text, path, lambda: True
