@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test render check plan emulator lint bench clean-venv
+.PHONY: test render check plan emulator lint bench mutants clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_noop.py
+
+# Breaks the product on purpose, one known way at a time; exits 1 if a mutant survives the tests.
+mutants: $(STAMP)
+	$(BIN)/python tests/mutants.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -22,6 +22,7 @@ runs it for a create whose answer it lost.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -253,12 +254,13 @@ async def resolve_journal(
         sleep=sleep,
     )
     for key, task_id in resolution.adopted.items():
-        record = records[key]
-        journal.write(
-            key, task_id=task_id, submitted_at=record.sent_at, duplicates=tuple(resolution.duplicates.get(key, ()))
+        duplicates = tuple(resolution.duplicates.get(key, ()))
+        write = functools.partial(
+            journal.write, key, task_id=task_id, submitted_at=records[key].sent_at, duplicates=duplicates
         )
+        await anyio.to_thread.run_sync(write)
     for key in resolution.not_created:
-        journal.forget(key)
+        await anyio.to_thread.run_sync(journal.forget, key)
     notes += resolution.notes
     if resolution.unresolved:
         lines = "; ".join(f"shot {records[key].shot}: {why}" for key, why in sorted(resolution.unresolved.items()))

@@ -182,3 +182,15 @@ def test_apiyi_has_no_task_list_so_a_lost_create_stops_the_build_until_a_person_
     assert len(tasks_of(service)) == 1
     (meta,) = metas(project).values()
     assert meta["task_id"] == task["task_id"]
+    (sent,) = meta["request_sent"]["input"]["media"]  # the record keeps no megabytes of base64
+    assert sent["url"].startswith("data:image/png;base64,<") and "characters, sha256 " in sent["url"]
+    assert task["request"]["input"]["media"][0]["url"][22:40] not in json.dumps(meta)
+
+
+def test_the_record_of_what_was_sent_keeps_no_link_signatures() -> None:
+    from renderspec.executor import as_recorded
+
+    signed = "https://bucket.example/refs/mia.png?X-Amz-Credential=AKIA123&X-Amz-Signature=deadbeef"
+    body = {"model": "m", "input": {"prompt": "p", "media": [{"type": "reference_image", "url": signed, "reference_voice": "oss://k/v.wav"}]}}
+    (item,) = as_recorded(body)["input"]["media"]
+    assert item == {"type": "reference_image", "url": "https://bucket.example/refs/mia.png", "reference_voice": "oss://k/v.wav"}

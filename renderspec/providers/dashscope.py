@@ -154,7 +154,10 @@ class DashScopeProvider:
         }
         await self.engine.upload_form(str(policy["upload_host"]), form, path)
         url = f"oss://{key}"
-        self._uploads.put(sha256, where, model, url, now + UPLOAD_LIFETIME - UPLOAD_MARGIN)
+        # The memo writes (and fsyncs) a file: off the event loop.
+        await anyio.to_thread.run_sync(
+            self._uploads.put, sha256, where, model, url, now + UPLOAD_LIFETIME - UPLOAD_MARGIN
+        )
         return url
 
     async def download(self, url: str, destination: Path) -> int:

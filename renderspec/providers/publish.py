@@ -75,7 +75,7 @@ class S3Publisher:
             return cached
         key = f"{self.target.prefix}{sha256}{path.suffix.lower()}"
         url = await anyio.to_thread.run_sync(self._publish, path, key)
-        self._uploads.put(sha256, where, "any", url, now + LINK_LIFETIME - LINK_MARGIN)
+        await anyio.to_thread.run_sync(self._uploads.put, sha256, where, "any", url, now + LINK_LIFETIME - LINK_MARGIN)
         return url
 
     def _publish(self, path: Path, key: str) -> str:

@@ -1,0 +1,281 @@
+"""Breaks the product on purpose, one known way at a time, and reports which breakages the tests miss.
+
+Not part of `make test` (it runs the chosen tests once per mutant: several minutes). Run it with
+`make mutants`, or `.venv/bin/python tests/mutants.py [NAME-SUBSTRING...]`. Each mutant edits one
+file of a scratch copy of the working tree and runs the tests that should catch it; a mutant that
+leaves them green *survives*, and the script exits 1. Every edit must apply exactly once, so a
+refactoring that moves the code makes the script fail loudly instead of testing nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = (
+    # -- from the mutation review ------------------------------------------------------------------
+    Mutant(
+        "ratio dropped from the content key",
+        "renderspec/core/planning.py",
+        "    parameters.update(draft.extra)\n",
+        "    parameters.update(draft.extra)\n    parameters.pop('ratio', None)\n",
+        ("tests/core/test_keys.py",),
+    ),
+    Mutant(
+        "LocalStore.put made non-atomic (writes straight into the entry's folder)",
+        "renderspec/store.py",
+        '        stage = self.folder / f"{STAGE_PREFIX}{uuid.uuid4().hex}"\n',
+        "        stage = folder\n",
+        ("tests/test_workspace.py",),
+    ),
+    Mutant(
+        "the record of what was sent keeps link signatures and data: URIs",
+        "renderspec/executor.py",
+        "    return map_media(body, shown)\n",
+        "    return dict(body)\n",
+        ("tests/test_ledger.py::test_the_record_of_what_was_sent_keeps_no_link_signatures",),
+    ),
+    Mutant(
+        "recovery's known-id filter removed",
+        "renderspec/recovery.py",
+        "            if task_id in known or (task_id in seen and seen[task_id].final):\n",
+        "            if task_id in seen and seen[task_id].final:\n",
+        ("tests/test_recovery.py", "tests/test_ledger.py::test_a_task_only_the_cache_remembers_is_never_adopted"),
+    ),
+    Mutant(
+        "matching several lost creates by what they sent disabled (first candidate wins)",
+        "renderspec/recovery.py",
+        "    return bool(common) and all(sent[name] == reported[name] for name in common)\n",
+        "    return True\n",
+        ("tests/test_recovery.py",),
+    ),
+    Mutant(
+        "--adopt ignored",
+        "renderspec/build.py",
+        "    for shot_id, task_id in args.adopt.items():\n",
+        "    for shot_id, task_id in {}.items():\n",
+        ("tests/test_ledger.py::test_apiyi_has_no_task_list_so_a_lost_create_stops_the_build_until_a_person_decides",),
+    ),
+    Mutant(
+        "the core imports an edge module (from renderspec import fsutil)",
+        "renderspec/core/keys.py",
+        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\n",
+        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\nfrom renderspec import fsutil  # noqa: F401\n",
+        ("tests/core/test_purity.py",),
+    ),
+    Mutant(
+        "the core imports an edge module (import renderspec.store)",
+        "renderspec/core/keys.py",
+        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\n",
+        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\nimport renderspec.manifest  # noqa: F401\n",
+        ("tests/core/test_purity.py",),
+    ),
+    # -- one per numbered item of the trust issue --------------------------------------------------
+    Mutant(
+        "1: a create answered 5xx is retried as if it were refused",
+        "renderspec/providers/http.py",
+        "    return 400 <= status < 500\n",
+        "    return 400 <= status < 600\n",
+        ("tests/test_ledger.py::test_a_create_answered_with_a_gateway_error_is_found_not_sent_again",),
+    ),
+    Mutant(
+        "2: the only unknown task is adopted whatever it rendered",
+        "renderspec/recovery.py",
+        "    found = [c for c in finals if c.facts is not None and _in_window(item, c) and agrees(item.facts, c.facts)]\n",
+        "    found = [c for c in finals if _in_window(item, c)]\n",
+        ("tests/test_ledger.py::test_a_superseded_task_is_never_cached_under_a_new_key", "tests/test_recovery.py"),
+    ),
+    Mutant(
+        "3: cache entries' task ids are not known",
+        "renderspec/build.py",
+        "                stored_ids = project.store.task_ids()",
+        "                stored_ids = set()",
+        ("tests/test_ledger.py::test_a_task_only_the_cache_remembers_is_never_adopted",),
+    ),
+    Mutant(
+        "5: plan does not compare a cache object's size with its record",
+        "renderspec/store.py",
+        '            return os.stat(f"{base}/video.mp4").st_size == size and os.path.isfile(f"{base}/meta.json")\n',
+        '            return os.path.isfile(f"{base}/meta.json")\n',
+        ("tests/test_integrity.py::test_plan_notices_a_cache_object_of_the_wrong_size_and_build_renders_it_again",),
+    ),
+    Mutant(
+        "5: build does not re-hash an object before materialising it",
+        "renderspec/build.py",
+        '        problem = project.store.check(shot.key) if entry is not None else "it is missing or unreadable"\n',
+        '        problem = None if entry is not None else "it is missing or unreadable"\n',
+        ("tests/test_integrity.py::test_build_rehashes_an_object_before_it_materialises_it",),
+    ),
+    Mutant(
+        "5: renders are hard links whoever runs the build",
+        "renderspec/outputs.py",
+        "            if os.access(temporary, os.W_OK):  # root, or modes not enforced: a link would expose the cache\n",
+        "            if False:\n",
+        ("tests/test_integrity.py::test_cache_objects_are_read_only_and_an_edit_in_renders_never_reaches_them",),
+    ),
+    Mutant(
+        "5: cache objects stay writable",
+        "renderspec/store.py",
+        "            os.chmod(staged, READ_ONLY)\n",
+        "",
+        ("tests/test_workspace.py", "tests/test_integrity.py::test_cache_objects_are_read_only_and_an_edit_in_renders_never_reaches_them"),
+    ),
+    Mutant(
+        "5: a render that differs from the cache is trusted",
+        "renderspec/outputs.py",
+        "        if stat.st_size != entry.size or file_sha256(target) != entry.sha256:\n            return False\n",
+        "",
+        ("tests/test_integrity.py::test_cache_objects_are_read_only_and_an_edit_in_renders_never_reaches_them",),
+    ),
+    Mutant(
+        "6: the journal's debris is not swept",
+        "renderspec/journal.py",
+        '        return remove_debris(self.folder, f".*{TEMP_SUFFIX}")\n',
+        "        return 0\n",
+        ("tests/test_integrity.py::test_what_killed_builds_left_half_written_is_swept",),
+    ),
+    Mutant(
+        "7: a journal record's key is not checked",
+        "renderspec/journal.py",
+        '        if raw.get("key", key) != key:\n',
+        "        if False:\n",
+        ("tests/test_untrusted.py::test_journal_keys_that_are_paths_touch_nothing_outside_the_project",),
+    ),
+    Mutant(
+        "8: fragments are checked by their written path only, not resolved",
+        "renderspec/loading.py",
+        "        if not resolved.is_relative_to(self._real_root):\n",
+        "        if False:\n",
+        ("tests/test_untrusted.py::test_a_fragment_through_a_symlink_out_of_the_project_is_refused",),
+    ),
+    Mutant(
+        "8: references outside the project are read",
+        "renderspec/assets.py",
+        "        if any(resolved.is_relative_to(folder) for folder in self._inside):\n",
+        "        if True:\n",
+        ("tests/test_untrusted.py::test_a_reference_outside_the_project_is_refused_unless_its_folder_is_allowed",),
+    ),
+    Mutant(
+        "9: clean removes every mp4 in the renders folder",
+        "renderspec/housekeeping.py",
+        "        if stat_known and made_by_renderspec(path, rel, index, manifest, objects):\n",
+        "        if True:\n",
+        ("tests/test_untrusted.py::test_clean_removes_only_renders_renderspec_made",),
+    ),
+    Mutant(
+        "10: the lock's shape is not validated",
+        "renderspec/manifest.py",
+        "        return _Lock.model_validate(data)\n",
+        "        return _Lock.model_construct(**data)\n",
+        ("tests/test_untrusted.py::test_a_damaged_lock_is_one_clear_error",),
+    ),
+    Mutant(
+        "10: a journal record's times are trusted",
+        "renderspec/journal.py",
+        "            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):\n                fields[name] = float(value)\n",
+        "            if True:\n                fields[name] = value\n",
+        ("tests/test_untrusted.py::test_damaged_journal_records_are_reported_and_the_build_goes_on",),
+    ),
+    Mutant(
+        "11: API answers are read whole, however large",
+        "renderspec/providers/http.py",
+        "                if len(body) > MAX_ANSWER:\n",
+        "                if False:\n",
+        ("tests/test_untrusted.py::test_a_bad_answer_fails_the_shot_and_the_paid_task_stays_journaled",),
+    ),
+    Mutant(
+        "11: a create's task id is journaled without a check",
+        "renderspec/providers/dashscope.py",
+        "    if not is_task_id(task_id):\n",
+        "    if False:\n",
+        ("tests/test_untrusted.py::test_a_create_answer_with_an_unusable_task_id_is_never_journaled",),
+    ),
+    Mutant(
+        "12: an API key that cannot travel in a header is sent anyway",
+        "renderspec/providers/factory.py",
+        "    if not is_header_safe(value):\n",
+        "    if False:\n",
+        ("tests/test_untrusted.py::test_an_api_key_that_cannot_travel_in_a_header_is_named",),
+    ),
+    Mutant(
+        "13: a failed write is not translated (no file named)",
+        "renderspec/fsutil.py",
+        "        raise StorageError(error, path) from error\n",
+        "        raise\n",
+        ("tests/test_untrusted.py::test_an_atomic_write_that_fails_keeps_the_old_content_and_no_temporary_file",),
+    ),
+)
+
+
+def scratch_copy() -> Path:
+    """The working tree as it is (tracked and untracked, not ignored) in a temporary folder."""
+    target = Path(tempfile.mkdtemp(prefix="renderspec-mutants-"))
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def run(mutant: Mutant, copy: Path) -> tuple[bool, float]:
+    """(killed, seconds): applies the mutant, runs its tests, restores the file."""
+    path = copy / mutant.path
+    original = path.read_text()
+    if original.count(mutant.old) != 1:
+        raise SystemExit(f"mutant {mutant.name!r}: its edit does not apply exactly once to {mutant.path}")
+    path.write_text(original.replace(mutant.old, mutant.new))
+    started = time.monotonic()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(copy), "HYPOTHESIS_PROFILE": "ci"}  # child processes see the mutant too
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutant.tests],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        path.write_text(original)
+    return result.returncode != 0, time.monotonic() - started
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not argv or any(word.lower() in m.name.lower() for word in argv)]
+    copy = scratch_copy()
+    survivors = 0
+    try:
+        print(f"{'mutant':<78} {'result':<9} seconds")
+        for mutant in chosen:
+            killed, seconds = run(mutant, copy)
+            survivors += not killed
+            print(f"{mutant.name[:78]:<78} {'killed' if killed else 'SURVIVED':<9} {seconds:7.1f}", flush=True)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    print(f"{len(chosen) - survivors} of {len(chosen)} mutants killed")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
