@@ -6,6 +6,7 @@ come from an injected transport.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,5 +63,19 @@ async def test_a_body_of_its_content_length_is_kept(tmp_path: Path) -> None:
 
     engine = engine_answering(whole, RecordingSleep())
     assert await engine.download(LINK, tmp_path / "video.mp4") == len(VIDEO)
+    await engine.aclose()
+    assert (tmp_path / "video.mp4").read_bytes() == VIDEO
+
+
+async def test_a_compressed_body_is_measured_as_sent(tmp_path: Path) -> None:
+    """Content-Length counts the bytes on the wire; a storage host may gzip what it sends."""
+    packed = gzip.compress(VIDEO)
+
+    def gzipped(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Length": str(len(packed)), "Content-Encoding": "gzip", "Content-Type": "video/mp4"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(packed))
+
+    engine = engine_answering(gzipped, RecordingSleep())
+    await engine.download(LINK, tmp_path / "video.mp4")
     await engine.aclose()
     assert (tmp_path / "video.mp4").read_bytes() == VIDEO
