@@ -252,8 +252,13 @@ def _check_coverage(scan: _Scan, stream: Any, kind: str, container_seconds: floa
         details += [scan.error] if scan.error else []
         shown = f" ({'; '.join(details)})" if details else ""
         raise InvalidOutput(
-            f"the result is cut short: its {kind} packets cover {covered:.2f} s of {declared:g} s{shown}"
+            f"the result is cut short: its {kind} packets cover {covered:.2f} s of {_brief(declared)} s{shown}"
         )
+
+
+def _brief(seconds: float) -> str:
+    """8 for 8.0, 8.02 for 8.021354: a header's length as a person would say it."""
+    return f"{seconds:.2f}".rstrip("0").rstrip(".")
 
 
 def _check_tail_decodes(container: Any, video: Any, scan: _Scan) -> None:
