@@ -98,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of creates whose connection is cut after the task was made",
     )
     emulator.add_argument(
-        "--truncate-rate", type=_rate, default=0.0, metavar="P", help="fraction of result downloads cut short"
+        "--truncate-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of result downloads whose connection drops halfway (their Content-Length tells)",
     )
     emulator.add_argument(
         "--corrupt-rate",
@@ -106,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="P",
         help="fraction of result downloads served whole but with a broken header",
+    )
+    emulator.add_argument(
+        "--short-body-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="fraction of result downloads served as a faststart mp4 whose body stops early,"
+        " with no Content-Length and a clean end (only full verification notices)",
     )
     emulator.add_argument(
         "--stall-rate",
@@ -268,6 +280,7 @@ def _emulator(args: argparse.Namespace, out: TextIO) -> int:
         drop_rate=args.drop_rate,
         truncate_rate=args.truncate_rate,
         corrupt_rate=args.corrupt_rate,
+        short_body_rate=args.short_body_rate,
         stall_rate=args.stall_rate,
         stall_seconds=args.stall_seconds,
         url_ttl=args.url_ttl,

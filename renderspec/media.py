@@ -1,13 +1,16 @@
-"""Reading media headers with Pillow and PyAV: kind, format, pixel size, length.
+"""Reading media with Pillow and PyAV: probing a file's kind, format, pixel size and length, and
+verifying a downloaded render.
 
-Only headers are read (Pillow opens lazily; PyAV reads the container header), so probing a 100 MB
-video costs about as much as probing a thumbnail.
+Probing reads only headers (Pillow opens lazily; PyAV reads the container header), so probing a
+100 MB video costs about as much as probing a thumbnail. Verifying reads every packet but decodes
+only the first frame and the last group of pictures.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from renderspec.core.rules import FileKind
 
@@ -112,6 +115,12 @@ class RenderFacts:
     has_audio: bool
 
 
+# A whole stream's packets end where its header says it ends, give or take rounding and a last
+# sample written with no duration. Losing less than this is still caught where the index lists
+# every packet up front (a plain or faststart mp4), by counting them.
+COVERAGE_TOLERANCE = 0.1
+
+
 def verify_render(
     path: str | os.PathLike[str],
     *,
@@ -120,7 +129,14 @@ def verify_render(
     size_tolerance: float = 0.0,
     seconds_tolerance: float = 0.5,
 ) -> RenderFacts:
-    """Checks a downloaded render plays: an mp4 whose first frame decodes, of the asked size and length."""
+    """Checks a downloaded render plays to its end: an mp4 whose every packet is there and whose
+    first and last frames decode, of the asked size and length.
+
+    The header alone proves little: a faststart mp4 (index first) cut off in transit, with no
+    Content-Length to notice it by, still has a whole header and a decodable first frame. So every
+    packet is demuxed (cheap: nothing is decoded) to see that the video and audio reach the end
+    their index promises, and the last group of pictures is decoded to see the tail is sound.
+    """
     import av
 
     from renderspec.errors import InvalidOutput
@@ -132,12 +148,19 @@ def verify_render(
             if not container.streams.video:
                 raise InvalidOutput("the result has no video stream")
             stream = container.streams.video[0]
-            has_audio = bool(container.streams.audio)
+            audio = container.streams.audio[0] if container.streams.audio else None
             length = _seconds(container, stream) or 0.0
-            frame = next(container.decode(stream), None)
-            if frame is None:
-                raise InvalidOutput("the result's video does not decode")
-            facts = RenderFacts(stream.codec_context.name, frame.width, frame.height, length, has_audio)
+            scan = _scan_packets(container, stream)
+            for each, kind in [(stream, "video"), (audio, "audio")]:
+                if each is not None:
+                    _check_coverage(scan, each, kind, length)
+            if scan.first_frame is None:
+                why = f" ({scan.first_frame_error})" if scan.first_frame_error else ""
+                raise InvalidOutput(f"the result's video does not decode{why}")
+            _check_tail_decodes(container, stream, scan)
+            covered = scan.covered(stream.index)
+            width, height = scan.first_frame
+            facts = RenderFacts(stream.codec_context.name, width, height, length, audio is not None)
     except (av.FFmpegError, OSError, StopIteration) as error:
         reason = getattr(error, "strerror", None) or _short(error)  # FFmpeg's text, without our temp path
         raise InvalidOutput(f"the result is not a playable video ({reason})") from error
@@ -147,4 +170,115 @@ def verify_render(
             raise InvalidOutput(f"the result is {facts.width}x{facts.height} px, expected {width}x{height}")
     if abs(facts.seconds - seconds) > seconds_tolerance:
         raise InvalidOutput(f"the result is {facts.seconds:.2f} s long, expected {seconds:g} s")
+    if abs(covered - seconds) > seconds_tolerance:
+        raise InvalidOutput(f"the result's video is {covered:.2f} s long, expected {seconds:g} s")
     return facts
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What one pass over every packet found, per stream index."""
+
+    counts: dict[int, int]  # packets read whole
+    starts: dict[int, float]
+    ends: dict[int, float]
+    incomplete: dict[int, float]  # the time of a packet the demuxer read only part of
+    last_keyframe: int | None = None  # in the video stream's time base
+    last_video_pts: int | None = None
+    first_frame: tuple[int, int] | None = None  # width and height
+    first_frame_error: str | None = None
+    error: str | None = None  # why demuxing stopped before the end, if it did
+
+    def covered(self, index: int) -> float:
+        """Seconds from the stream's start (or zero: audio priming starts early) to its last packet's end."""
+        return max(0.0, self.ends.get(index, 0.0) - max(0.0, self.starts.get(index, 0.0)))
+
+
+def _scan_packets(container: Any, video: Any) -> _Scan:
+    """Demuxes every packet of every stream, decoding only until the first video frame comes out."""
+    import av
+
+    scan = _Scan(counts={}, starts={}, ends={}, incomplete={})
+    try:
+        for packet in container.demux():
+            pts = packet.pts if packet.pts is not None else packet.dts
+            if pts is None:  # the demuxer's end-of-stream marker
+                continue
+            index = packet.stream_index
+            start = float(pts * packet.time_base)
+            end = float((pts + (packet.duration or 0)) * packet.time_base)
+            scan.starts[index] = min(scan.starts.get(index, start), start)
+            scan.ends[index] = max(scan.ends.get(index, end), end)
+            if packet.is_corrupt:
+                scan.incomplete.setdefault(index, start)
+            else:
+                scan.counts[index] = scan.counts.get(index, 0) + 1
+            if index == video.index:
+                scan.last_video_pts = pts if scan.last_video_pts is None else max(scan.last_video_pts, pts)
+                if packet.is_keyframe:
+                    scan.last_keyframe = pts
+                if scan.first_frame is None and scan.first_frame_error is None:
+                    _decode_first_frame(scan, video, packet)
+    except av.FFmpegError as error:
+        scan.error = getattr(error, "strerror", None) or _short(error)
+    if scan.first_frame is None and scan.first_frame_error is None:
+        _decode_first_frame(scan, video, None)  # a decoder with reordering delay holds its first frames back
+    return scan
+
+
+def _decode_first_frame(scan: _Scan, video: Any, packet: Any) -> None:
+    import av
+
+    try:
+        frames = video.decode(packet)
+    except av.FFmpegError as error:
+        scan.first_frame_error = getattr(error, "strerror", None) or _short(error)
+        return
+    if frames:
+        scan.first_frame = (frames[0].width, frames[0].height)
+
+
+def _check_coverage(scan: _Scan, stream: Any, kind: str, container_seconds: float) -> None:
+    """The stream's packets, all read whole, are every one its index lists and reach the end it declares."""
+    from renderspec.errors import InvalidOutput
+
+    declared = float(stream.duration * stream.time_base) if stream.duration else container_seconds
+    covered = scan.covered(stream.index)
+    got, promised = scan.counts.get(stream.index, 0), len(stream.index_entries)
+    if stream.index in scan.incomplete:  # read only in part: the body ends inside it
+        covered = min(covered, scan.incomplete[stream.index])
+    if covered < declared - COVERAGE_TOLERANCE or got < promised or stream.index in scan.incomplete:
+        details = [f"{got} of {promised} packets"] if promised else []
+        details += [scan.error] if scan.error else []
+        shown = f" ({'; '.join(details)})" if details else ""
+        raise InvalidOutput(
+            f"the result is cut short: its {kind} packets cover {covered:.2f} s of {_brief(declared)} s{shown}"
+        )
+
+
+def _brief(seconds: float) -> str:
+    """8 for 8.0, 8.02 for 8.021354: a header's length as a person would say it."""
+    return f"{seconds:.2f}".rstrip("0").rstrip(".")
+
+
+def _check_tail_decodes(container: Any, video: Any, scan: _Scan) -> None:
+    """Decodes from the last keyframe to the end, so a damaged last group of pictures is caught."""
+    import av
+
+    from renderspec.errors import InvalidOutput
+
+    if scan.last_keyframe is None or scan.last_video_pts is None:
+        raise InvalidOutput("the result's video has no keyframe")
+    container.seek(scan.last_keyframe, stream=video, backward=True, any_frame=False)
+    last: int | None = None
+    try:
+        for frame in container.decode(video):
+            if frame.pts is not None:
+                last = frame.pts if last is None else max(last, frame.pts)
+    except av.FFmpegError as error:
+        reason = getattr(error, "strerror", None) or _short(error)
+        raise InvalidOutput(f"the result's last frames do not decode ({reason})") from error
+    if last is None or last < scan.last_video_pts:
+        shown = "none" if last is None else f"{float(last * video.time_base):.2f} s"
+        end = float(scan.last_video_pts * video.time_base)
+        raise InvalidOutput(f"the result's last frames do not decode (the last at {shown}, of {end:.2f} s)")

@@ -31,12 +31,13 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from renderspec.emulator import work
 from renderspec.emulator.jobs import Job, JobBoard, State
+from renderspec.emulator.preview import faststart_cut_short
 from renderspec.emulator.wire import CreateRequest, WireError, parse_create
 
 CREATE_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -59,6 +60,7 @@ class EmulatorOptions:
     drop_rate: float = 0.0
     truncate_rate: float = 0.0
     corrupt_rate: float = 0.0
+    short_body_rate: float = 0.0  # results sent as a faststart mp4 cut off mid-body, with no Content-Length
     stall_rate: float = 0.0
     stall_seconds: float = 30.0
     retry_after: float | None = 1.0
@@ -451,6 +453,10 @@ class Emulator:
             broken = bytearray(job.video.read_bytes())
             broken[: min(4096, len(broken))] = bytes(min(4096, len(broken)))  # full length, broken container
             return Response(bytes(broken), media_type="video/mp4")
+        if request.method == "GET" and self._dice(self.options.short_body_rate):
+            scratch = self.workdir / f"{job.id}.{uuid.uuid4().hex}.faststart.mp4"
+            short = await anyio.to_thread.run_sync(faststart_cut_short, job.video, scratch, self.rng.uniform(0.1, 0.9))
+            return _unsized(short, content_type="video/mp4")
         return FileResponse(job.video, media_type="video/mp4")
 
     async def debug_stats(self, request: Request) -> Response:
@@ -512,3 +518,13 @@ class _Cut(Response):
         if self._keep:
             await send({"type": "http.response.body", "body": self._full[: self._keep], "more_body": True})
         # Returning without the rest makes the server close the connection mid-response.
+
+
+def _unsized(body: bytes, *, content_type: str) -> StreamingResponse:
+    """A response sent chunked, with no Content-Length, that ends cleanly: a short body looks whole."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    return StreamingResponse(chunks(), media_type=content_type)

@@ -3,7 +3,8 @@
 Each reference image (and a few frames of each reference video) gets an equal share of the
 shot's time, letterboxed on the requested canvas with the prompt written across the bottom; the
 voice clip, if any, is the audio track, silence otherwise. Identical consecutive frames are
-encoded from one converted frame, so a 5 s 720P preview takes well under a second.
+encoded from one converted frame, so a 5 s 720P preview takes well under a second. The damaged
+copies some of the emulator's faults serve are made here too.
 """
 
 from __future__ import annotations
@@ -140,3 +141,36 @@ def _voice_samples(path: Path, samples: int) -> np.ndarray:
     if len(pcm) >= samples:
         return pcm[:samples]
     return np.concatenate([pcm, np.zeros(samples - len(pcm), dtype=np.float32)])
+
+
+def faststart_cut_short(source: Path, scratch: Path, fraction: float) -> bytes:
+    """The render remuxed with its index (moov) first, as streaming hosts serve mp4, and cut off at
+    the first video packet from `fraction` of its length on: a header that promises every frame
+    over a body that holds only the first ones. Before the whole file was verified, this passed."""
+    try:
+        with (
+            av.open(str(source)) as given,
+            av.open(str(scratch), "w", format="mp4", options={"movflags": "faststart"}) as out,
+        ):
+            copies = {stream.index: out.add_stream_from_template(stream) for stream in given.streams}
+            for packet in given.demux():
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = copies[packet.stream_index]
+                out.mux(packet)
+        with av.open(str(scratch)) as remuxed:
+            video = remuxed.streams.video[0]
+            if video.duration and video.time_base:
+                end = float(video.duration * video.time_base)
+            else:
+                end = (remuxed.duration or 0) / 1_000_000
+            starts = [
+                (float(packet.pts * packet.time_base), packet.pos)
+                for packet in remuxed.demux(video)
+                if packet.pts is not None
+            ]
+        keep = next((pos for seconds, pos in starts[1:] if seconds >= fraction * end), starts[-1][1])
+        with open(scratch, "rb") as handle:
+            return handle.read(keep)
+    finally:
+        scratch.unlink(missing_ok=True)

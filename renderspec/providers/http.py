@@ -259,8 +259,9 @@ async def _write_stream(response: httpx.Response, destination: Path, expected: i
                 size += len(chunk)
             handle.flush()
             os.fsync(handle.fileno())
-        if expected is not None and size != expected:
-            raise Unavailable(f"the download was cut: got {size} of {expected} bytes")
+        received = response.num_bytes_downloaded  # as sent, like Content-Length: before any gzip is undone
+        if expected is not None and received != expected:
+            raise Unavailable(f"the download was cut: got {received} of {expected} bytes")
         os.replace(temporary, destination)
     except BaseException:
         with contextlib.suppress(OSError):
