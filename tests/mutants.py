@@ -111,6 +111,20 @@ MUTANTS = (
         ("tests/test_ledger.py::test_a_task_only_the_cache_remembers_is_never_adopted",),
     ),
     Mutant(
+        "4: verification checks the header and first frame only (no packet coverage)",
+        "renderspec/media.py",
+        '            for each, kind in [(stream, "video"), (audio, "audio")]:\n                if each is not None:\n                    _check_coverage(scan, each, kind, length)\n',
+        "",
+        ("tests/test_verification.py", "tests/test_media.py"),
+    ),
+    Mutant(
+        "4: the last group of pictures is not decoded",
+        "renderspec/media.py",
+        "            _check_tail_decodes(container, stream, scan)\n",
+        "",
+        ("tests/test_media.py",),
+    ),
+    Mutant(
         "5: plan does not compare a cache object's size with its record",
         "renderspec/store.py",
         '            return os.stat(f"{base}/video.mp4").st_size == size and os.path.isfile(f"{base}/meta.json")\n',
@@ -136,7 +150,10 @@ MUTANTS = (
         "renderspec/store.py",
         "            os.chmod(staged, READ_ONLY)\n",
         "",
-        ("tests/test_workspace.py", "tests/test_integrity.py::test_cache_objects_are_read_only_and_an_edit_in_renders_never_reaches_them"),
+        (
+            "tests/test_workspace.py",
+            "tests/test_integrity.py::test_cache_objects_are_read_only_and_an_edit_in_renders_never_reaches_them",
+        ),
     ),
     Mutant(
         "5: a render that differs from the cache is trusted",

@@ -191,6 +191,16 @@ def test_the_record_of_what_was_sent_keeps_no_link_signatures() -> None:
     from renderspec.executor import as_recorded
 
     signed = "https://bucket.example/refs/mia.png?X-Amz-Credential=AKIA123&X-Amz-Signature=deadbeef"
-    body = {"model": "m", "input": {"prompt": "p", "media": [{"type": "reference_image", "url": signed, "reference_voice": "oss://k/v.wav"}]}}
+    body = {
+        "model": "m",
+        "input": {
+            "prompt": "p",
+            "media": [{"type": "reference_image", "url": signed, "reference_voice": "oss://k/v.wav"}],
+        },
+    }
     (item,) = as_recorded(body)["input"]["media"]
-    assert item == {"type": "reference_image", "url": "https://bucket.example/refs/mia.png", "reference_voice": "oss://k/v.wav"}
+    assert item == {
+        "type": "reference_image",
+        "url": "https://bucket.example/refs/mia.png",
+        "reference_voice": "oss://k/v.wav",
+    }
