@@ -224,10 +224,18 @@ BAD_ANSWERS = {
     "video-url-a-list": lambda answer: Response(
         json.dumps({**answer, "output": {**answer["output"], "video_url": ["x"]}})
     ),
-    "twenty-megabytes": lambda answer: StreamingResponse(
-        (b" " * 2**20 for _ in range(20)), media_type="application/json"
-    ),
+    "twenty-megabytes": lambda answer: StreamingResponse(_padded(answer), media_type="application/json"),
 }
+
+
+def _padded(answer: dict[str, Any]) -> Iterator[bytes]:
+    """A valid answer with 20 MB of padding, streamed: only a cap on what is read refuses it."""
+    whole = json.dumps({**answer, "padding": "PAD"}).encode()
+    head, tail = whole.split(b"PAD")
+    yield head
+    for _ in range(20):
+        yield b" " * 2**20
+    yield tail
 
 
 @pytest.mark.parametrize("bad", sorted(BAD_ANSWERS))
@@ -240,6 +248,8 @@ def test_a_bad_answer_fails_the_shot_and_the_paid_task_stays_journaled(
         run = run_cli("build", cwd=project, env=env_for(proxy.url))
     assert run.code == 1 and "internal error" not in run.err, run.out + run.err
     assert "specs/walk.toml:3: shot walk: failed: " in run.out
+    if bad == "twenty-megabytes":
+        assert "the answer is larger than 4 MB; it was not read" in run.out
     assert len(list((project / "cache" / "journal").glob("*.json"))) == 1
     again = run_cli("build", cwd=project, env=env_for(service.url))  # the honest service: collected, not paid again
     assert again.code == 0 and len(tasks_of(service)) == 1, again.out + again.err
