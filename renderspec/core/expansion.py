@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from renderspec.core.limits import DEFAULT_LIMITS, Limits, Meter
 from renderspec.core.locations import Locator, Path
 from renderspec.core.model import FileRef, LocalFile, MediaItem, Reference, RemoteFile, ShotDraft, SourceFile
 from renderspec.core.problems import Problem, Severity
@@ -52,12 +53,17 @@ _TOML_LINE = re.compile(r"\((?:at line (\d+), column \d+|at end of document)\)")
 
 @dataclass(slots=True)
 class Expansion:
-    """The drafts of every valid shot, the problems found, and where to look up lines."""
+    """The drafts of every valid shot, the problems found, and where to look up lines.
+
+    `stopped` is set when a limit of the whole expansion was reached (the problems say where):
+    the shots after that point were not expanded.
+    """
 
     drafts: list[ShotDraft] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     references: list[tuple[str, Reference]] = field(default_factory=list)
     locators: dict[str, Locator] = field(default_factory=dict)
+    stopped: bool = False
 
     def line_of(self, spec: str, path: Sequence[str | int]) -> int | None:
         locator = self.locators.get(spec)
@@ -78,22 +84,27 @@ class Expansion:
         return list(seen)
 
 
-def expand(sources: Iterable[SourceFile], fragments: FragmentSource) -> Expansion:
-    """Parses and expands every spec file; pure apart from the fragment reads handed in."""
+def expand(sources: Iterable[SourceFile], fragments: FragmentSource, limits: Limits = DEFAULT_LIMITS) -> Expansion:
+    """Parses and expands every spec file within `limits`; pure apart from the fragment reads handed in."""
     expansion = Expansion()
+    meter = Meter(limits)
     for source in sources:
-        _FileExpander(source, fragments, expansion).run()
+        if expansion.stopped:
+            break
+        _FileExpander(source, fragments, expansion, meter).run()
     return expansion
 
 
 class _FileExpander:
-    def __init__(self, source: SourceFile, fragments: FragmentSource, out: Expansion) -> None:
+    def __init__(self, source: SourceFile, fragments: FragmentSource, out: Expansion, meter: Meter) -> None:
         self.source = source
         self.out = out
+        self.meter = meter
+        self.limits = meter.limits
         self.locator = Locator(source.text)
         out.locators[source.path] = self.locator
         self.base_dir = posixpath.dirname(source.path)
-        self.templates = Templates(self.base_dir, fragments)
+        self.templates = Templates(self.base_dir, fragments, meter)
         self.refs: dict[str, Reference] = {}
         self.not_in_media: dict[str, NotInMedia] = {}
         self.vars: dict[str, Any] = {}
@@ -154,6 +165,8 @@ class _FileExpander:
             self.problem(("shots",), "must be an array of tables: write each shot as [[shots]]")
             return
         for index, raw in enumerate(shots):
+            if self.out.stopped:
+                return
             shot_id = raw.get("id") if isinstance(raw, dict) else None
             spec = self.validated(ShotSpec, raw, ("shots", index), shot=_shot_label(shot_id))
             if spec is not None:
@@ -289,10 +302,13 @@ class _FileExpander:
         return LocalFile(path=posixpath.normpath(joined))
 
     def render(self, path: Path, text: str, context: Mapping[str, Any], *, shot: str | None = None) -> str | None:
+        if self.out.stopped:
+            return None  # over the expansion's budget: reported once, where it happened
         try:
             return self.templates.render(text, context)
         except TemplateFailure as failure:
             self.problem(path, failure.message, shot=shot, line_offset=failure.template_line)
+            self.out.stopped = self.meter.exhausted
             return None
 
     # -- shots -------------------------------------------------------------------------------
@@ -316,6 +332,8 @@ class _FileExpander:
                 )
                 return
         for combo in _combinations(matrix):
+            if self.out.stopped:
+                return
             context = {**self.vars, **combo}
             self.out.drafts.append(self.draft(index, spec, defaults, context, combo))
 
