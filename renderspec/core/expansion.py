@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import posixpath
 import re
 import tomllib
@@ -331,6 +332,25 @@ class _FileExpander:
                     shot=_shot_label(spec.id),
                 )
                 return
+        count = math.prod(len(values) for values in matrix.values())
+        if count > self.limits.max_matrix:
+            sizes = " × ".join(f"{name}: {len(values)}" for name, values in matrix.items())
+            self.problem(
+                (*path, "matrix"),
+                f"makes {count:,} shots ({sizes}); a shot may make at most {self.limits.max_matrix:,}; "
+                "split it into several shots, or raise max_matrix in renderspec.toml",
+                shot=_shot_label(spec.id),
+            )
+            return
+        if len(self.out.drafts) + count > self.limits.max_shots:
+            self.problem(
+                path,
+                f"takes the project past {self.limits.max_shots:,} shots, the most it may have; expansion "
+                "stopped here (later shots are not checked); raise max_shots in renderspec.toml if it is that big",
+                shot=_shot_label(spec.id),
+            )
+            self.out.stopped = True
+            return
         for combo in _combinations(matrix):
             if self.out.stopped:
                 return

@@ -121,6 +121,42 @@ def test_a_huge_variable_is_fine_as_data_but_not_as_rendered_text() -> None:
     ]
 
 
+def test_a_matrix_over_the_limit_is_one_problem_at_its_line_and_makes_no_shots() -> None:
+    values = ", ".join(str(n) for n in range(100))
+    spec = shot(
+        f'id = "m-{{{{ a }}}}-{{{{ b }}}}-{{{{ c }}}}-{{{{ d }}}}"\nmedia = ["mia"]\nprompt = "{{{{ mia }}}}"\n'
+        f"matrix = {{ a = [{values}], b = [{values}], c = [{values}], d = [{values}] }}"
+    )
+    result = plan_text(spec)
+    assert errors(result) == [
+        "specs/s0.toml:14: shot m-{{ a }}-{{ b }}-{{ c }}-{{ d }}: matrix: makes 100,000,000 shots "
+        "(a: 100 × b: 100 × c: 100 × d: 100); a shot may make at most 10,000; "
+        "split it into several shots, or raise max_matrix in renderspec.toml"
+    ]
+    assert result.expansion.drafts == [] and not result.expansion.stopped
+
+
+def test_max_matrix_is_configurable() -> None:
+    spec = shot('id = "m-{{ n }}"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nmatrix = { n = [1, 2, 3, 4, 5, 6] }')
+    assert len(plan_text(spec, limits=Limits(max_matrix=6)).shots) == 6
+    assert "makes 6 shots (n: 6); a shot may make at most 5;" in errors(plan_text(spec, limits=Limits(max_matrix=5)))[0]
+
+
+def test_the_shot_that_passes_max_shots_is_reported_and_nothing_after_it_is_expanded() -> None:
+    first = shot('id = "a"\nmedia = ["mia"]\nprompt = "{{ mia }}"') + shot(
+        'id = "b-{{ n }}"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nmatrix = { n = [1, 2] }', header=""
+    )
+    over = shot('id = "c-{{ n }}"\nmedia = ["mia"]\nprompt = "{{ mia }}"\nmatrix = { n = [1, 2] }', header="")
+    unchecked = shot('id = "d"\nmedia = ["mia"]\nprompt = "{{ nobody }}"', header="")
+    result = plan_text(first + over + unchecked, prompt_spec("{{ nobody }}"), limits=Limits(max_shots=4))
+    assert errors(result) == [
+        "specs/s0.toml:21: shot c-{{ n }}: takes the project past 4 shots, the most it may have; expansion stopped "
+        "here (later shots are not checked); raise max_shots in renderspec.toml if it is that big"
+    ]
+    assert [draft.id for draft in result.expansion.drafts] == ["a", "b-1", "b-2"]
+    assert result.expansion.stopped
+
+
 def test_the_step_budget_of_the_whole_expansion_stops_it_once() -> None:
     spec = shot(
         'id = "m-{{ n }}"\nmedia = ["mia"]\nprompt = "{{ mia }}{% for i in range(300) %}{% endfor %}"\n'
