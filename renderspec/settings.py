@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from renderspec.core.limits import DEFAULT_LIMITS, Limits
 from renderspec.core.planning import Pricing
 from renderspec.core.rules import RESOLUTIONS
 from renderspec.errors import SettingsError
@@ -48,6 +49,9 @@ class ProjectSettings(_Strict):
     timeout: float = Field(default=1200.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     submit_rate: float = Field(default=5.0, gt=0)
+    # Specs may come from untrusted pull requests: these bound what `check` and `plan` expand.
+    max_matrix: int = Field(default=DEFAULT_LIMITS.max_matrix, ge=1, strict=True)
+    max_shots: int = Field(default=DEFAULT_LIMITS.max_shots, ge=1, strict=True)
 
     @field_validator("prices")
     @classmethod
@@ -81,6 +85,10 @@ class Settings(_Strict):
     @property
     def cache_dir(self) -> Path:
         return self.root / self.project.cache
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_matrix=self.project.max_matrix, max_shots=self.project.max_shots)
 
     @property
     def pricing(self) -> Pricing:
