@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from renderspec.core.limits import DEFAULT_LIMITS, Limits, Meter
 from renderspec.core.locations import Locator, Path
 from renderspec.core.model import FileRef, LocalFile, MediaItem, Reference, RemoteFile, ShotDraft, SourceFile
-from renderspec.core.problems import Problem, Severity
+from renderspec.core.problems import Problem, Severity, shown
 from renderspec.core.rules import MediaType
 from renderspec.core.spec import PARAMETER_FIELDS, SHOT_FIELDS, Parameters, RefSpec, ShotSpec
 from renderspec.core.templating import (
@@ -375,9 +375,10 @@ class _FileExpander:
             shot_id = spec.id
         shot_id = shot_id.strip()
         if "id" not in failed and not _ID_PATTERN.fullmatch(shot_id):
+            shot_id = shown(shot_id, 40)  # names the shot in problems; it never renders
             self.problem(
                 (*path, "id"),
-                f"'{shot_id}' is not a usable shot id; use letters, digits, '.', '_' and '-' (it names renders/<id>.mp4), starting with a letter or digit",
+                f"{shot_id} is not a usable shot id; use letters, digits, '.', '_' and '-' (it names renders/<id>.mp4), starting with a letter or digit",
                 shot=shot_id,
             )
             failed.add("id")
@@ -392,7 +393,7 @@ class _FileExpander:
                 known = ", ".join(sorted(self.refs)) or "none defined in this file"
                 self.problem(
                     (*path, "media"),
-                    f"media[{position}] names '{name}', which is not a reference of this file; known references: {known}",
+                    f"media[{position}] names {shown(name)}, which is not a reference of this file; known references: {known}",
                     shot=shot_id,
                     field_name="media",
                 )
@@ -506,7 +507,7 @@ class _FileExpander:
         if name in _BOOL_PARAMETERS and rendered.lower() in ("true", "false"):
             return rendered.lower() == "true"
         kind = "an integer" if name in _INT_PARAMETERS else "true or false"
-        self.problem(origin or (), f"template gave {rendered!r}, which is not {kind}", shot=shot, field_name=name)
+        self.problem(origin or (), f"template gave {shown(rendered)}, which is not {kind}", shot=shot, field_name=name)
         return _INVALID
 
     def extra(self, raw: Any, origin: Path | None, context: Mapping[str, Any], shot: str) -> dict[str, Any] | None:

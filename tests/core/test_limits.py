@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renderspec.core.limits import Limits, Meter
-from renderspec.core.templating import TemplateFailure, Templates
+from renderspec.core.templating import TemplateFailure, Templates, is_template
 
 from .support import errors, plan_text, shot
 
@@ -212,7 +212,7 @@ def test_the_fast_path_and_jinja_stop_at_the_same_rendered_length(parts: list[st
     context = {"short": "abc", "long": "z" * 25, "n": 12345}
     templates = Templates("specs", {}.get, Meter(Limits(max_text=30)))
     fast = _outcome(lambda: templates.render(text, context))
-    slow = _outcome(lambda: templates._render_jinja(text, context) if "{" in text else text)
+    slow = _outcome(lambda: templates._render_jinja(text, context) if is_template(text) else text)
     assert fast == slow
 
 
@@ -258,3 +258,23 @@ def test_risky_templates_render_small_or_fail_cleanly_in_bounded_memory(template
         tracemalloc.stop()
     assert len(rendered) <= 100_000
     assert peak < 64 * MB
+
+
+def test_rendered_values_in_problems_stay_on_one_short_line() -> None:
+    spec = shot(
+        "id = '''{{ 'y' * 300 }}'''\nmedia = ['''{{ 'z\\n' * 3 }}''']\nprompt = \"{{ mia }}\"\n"
+        "duration = '''{{ 'd' * 300 }}'''\nfirst_frame = '''{{ 'f' * 300 }}.png'''"
+    )
+    lines = errors(plan_text(spec))
+    label = "shot 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy'... (300 characters)"
+    assert lines == [
+        f"specs/s0.toml:11: {label}: id: 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy'... (300 characters) is not a usable "
+        "shot id; use letters, digits, '.', '_' and '-' (it names renders/<id>.mp4), starting with a letter or digit",
+        f"specs/s0.toml:12: {label}: media: media[0] names 'z\\nz\\nz', which is not a reference of this file; "
+        "known references: bottle, dress, mia",
+        f"specs/s0.toml:13: {label}: prompt: cites reference 'mia', which is not in this shot's media; "
+        "add it to media or remove the citation",
+        f"specs/s0.toml:14: {label}: duration: template gave '{'d' * 80}'... (300 characters), which is not an integer",
+        f"specs/s0.toml:15: {label}: first_frame: file not found: 'specs/{'f' * 74}'... (310 characters) "
+        "(paths are relative to the spec file's folder)",
+    ]
