@@ -30,6 +30,7 @@ def prompt_spec(template: str) -> str:
 BOMBS = [
     ("{{ 'x' * 4000000000 }}", f"`*` {TOO_BIG}"),
     ("{% for a in range(99999) %}{% for b in range(99999) %}x{% endfor %}{% endfor %}", TOO_MUCH_WORK),
+    ("{% set s = 'x' * 99999 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}", TOO_MUCH_WORK),
     ("{{ 'x'|center(999999999) }}", f"filter center {TOO_BIG}"),
     ("{{ '{:>999999999}'.format(1) }}", f"format() {TOO_BIG}"),
     ("{{ '{:{}}'.format(1, 999999999) }}", f"format() {TOO_BIG}"),
@@ -61,7 +62,8 @@ BOMBS = [
     ("{% for a in range(99999) %}{% set t = range(99999)|sum %}{% endfor %}", TOO_MUCH_WORK),
     ("{% set l = range(50000)|list %}{% for a in range(9999) %}{% if a in l %}{% endif %}{% endfor %}", TOO_MUCH_WORK),
     ("{% set l = range(50000)|list %}{% for a in range(9999) %}{% set t = l[1:] %}{% endfor %}", TOO_MUCH_WORK),
-    ("{% set s %}{% for a in range(99999) %}" + "x" * 2000 + "{% endfor %}{% endset %}", TOO_MUCH_WORK),
+    ("{% set s %}{% for a in range(90000) %}" + "x" * 2000 + "{% endfor %}{% endset %}", TOO_MUCH_WORK),
+    ("{% macro f() %}{% endmacro %}{% for a in range(20000) %}{{ f() }}{% endfor %}", TOO_MUCH_WORK),
     ("{% for a in range(20000) %}abcdefgh{% endfor %}", TOO_LONG),
     # lipsum is gone: random text would change the shot's key at every plan, and it can be huge.
     ("{{ lipsum(999999) }}", "undefined name in template: 'lipsum' is undefined"),
