@@ -2,9 +2,10 @@
 
 Specs are untrusted input (CI checks pull requests), so a template or a matrix must not be able
 to exhaust the machine. The limits are plain numbers; `Meter` counts what one `expand()` call
-spends against them. Template work is counted in steps: a loop iteration, a call, a filter, an
-operator or a printed value is one step, and going through a long value costs one more per item
-or per 100 characters, so a step stays around a microsecond of work at most.
+spends against them. Template work is counted in steps (sandbox.py charges them): a loop
+iteration, filter, operator or printed value is one step, a call or an include eight, and going
+through a long value one more per item or per 100 characters, so that a step stays around a
+microsecond of work at most.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ class Limits:
     """Characters of one rendered value, and the size of any value a template builds (characters
     of text plus items of lists and tables, nested ones included): 20x the API's longest prompt."""
     max_steps: int = 100_000
-    """Steps of work in one template render (about a tenth of a second)."""
+    """Steps of work in one template render (a tenth of a second or less)."""
     max_total_steps: int = 5_000_000
-    """Steps of all template renders of one expansion together (seconds, not hours)."""
+    """Steps of all template renders of one expansion together (a few seconds); a legitimate
+    template takes tens of steps, so 50,000 shots of them fit within it."""
     max_total_text: int = 50_000_000
     """Characters of all rendered values of one expansion together (what the plan holds)."""
     max_matrix: int = 10_000
