@@ -89,12 +89,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.meter.charge(steps)
         if isinstance(obj, LoopContext) and args:  # `loop(children)` in a recursive loop
             args = (self._counted(args[0]), *args[1:])
-        name = getattr(obj, "__name__", "call")
         if isinstance(owner, str | bytes | int) and not isinstance(owner, bool):
-            size, args = _method_size(owner, name, args, kwargs, self.cap)
+            size, args = _method_size(owner, obj.__name__, args, kwargs, self.cap)
             if size > self.cap:
-                raise _too_big(f"{name}()", self.cap)
-        return self._made(super().call(context, obj, *args, **kwargs), f"{name}()")
+                raise _too_big(f"{obj.__name__}()", self.cap)
+        return self._made(super().call(context, obj, *args, **kwargs), _called(obj))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         self.meter.charge(1 + _weight(left) + _weight(right))
@@ -279,6 +278,12 @@ class _Rewrite(NodeTransformer):
 
 def _hook(name: str, node: nodes.Node) -> nodes.Filter:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
+def _called(obj: Any) -> str:
+    """How a message names a call: `f()` for a macro or method named f."""
+    name = None if isinstance(obj, Undefined) else getattr(obj, "__name__", None) or getattr(obj, "name", None)
+    return f"{name}()" if isinstance(name, str) else "a call"
 
 
 def _too_big(what: str, cap: int) -> LimitExceeded:
