@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renderspec.core.limits import Limits, Meter
+from renderspec.core.limits import LimitExceeded, Limits, Meter
 from renderspec.core.templating import TemplateFailure, Templates, is_template
 
 from .support import errors, plan_text, shot
@@ -193,12 +193,12 @@ def test_every_render_gets_its_own_steps_until_the_total_runs_out() -> None:
         meter.begin_render()
         meter.charge(10)
     meter.begin_render()
-    with pytest.raises(Exception, match="more than 25 steps of work in all"):
+    with pytest.raises(LimitExceeded, match="more than 25 steps of work in all"):
         meter.charge(6)
     assert meter.exhausted
     meter = Meter(Limits(max_steps=10, max_total_steps=25))
     meter.begin_render()
-    with pytest.raises(Exception, match="template takes more than 10 steps"):
+    with pytest.raises(LimitExceeded, match="template takes more than 10 steps"):
         meter.charge(11)
     assert not meter.exhausted and meter.steps == 10
 
