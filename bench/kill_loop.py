@@ -65,7 +65,12 @@ def main() -> int:
     )  # fmt: skip
     assert emulator.stdout is not None
     url = emulator.stdout.readline().split()[-1]
-    env = {**os.environ, "RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": "sk-kill-loop"}
+    env = {
+        **os.environ,
+        "RENDERSPEC_PROVIDER": "dashscope",
+        "RENDERSPEC_BASE_URL": url,
+        "DASHSCOPE_API_KEY": "sk-kill-loop",
+    }
     build = [sys.executable, "-m", "renderspec", "build", "--keep-going", "-j", "8"]
     kills = edits = 0
     started = time.monotonic()
@@ -96,7 +101,9 @@ def main() -> int:
     return 0
 
 
-def report(project: Path, tasks: list[dict[str, Any]], kills: int, edits: int, finals: int, code: int, seconds: float) -> None:
+def report(
+    project: Path, tasks: list[dict[str, Any]], kills: int, edits: int, finals: int, code: int, seconds: float
+) -> None:
     by_id = {task["task_id"]: task for task in tasks}
     bodies = {json.dumps(task["request"], sort_keys=True) for task in tasks}
     matching = mismatched = 0
@@ -124,6 +131,7 @@ def report(project: Path, tasks: list[dict[str, Any]], kills: int, edits: int, f
 
 def same_request(sent: dict[str, Any], wanted: dict[str, Any]) -> bool:
     """The task was asked for the key's request: same prompt, parameters and media kinds (links differ by design)."""
+
     def text(request: dict[str, Any]) -> dict[str, Any]:
         return {name: value for name, value in request["input"].items() if name != "media"}
 

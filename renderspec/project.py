@@ -41,7 +41,7 @@ def plan_project(
     root = settings.root
     paths = spec_paths(arguments, root, settings.project.specs, cwd)
     sources, read_problems = read_sources(paths, root)
-    expansion = expand(sources, FragmentFiles(root))
+    expansion = expand(sources, FragmentFiles(root), settings.limits)
     expansion.problems.extend(read_problems)
     assets = AssetFacts(root, settings.cache_dir, allowed=settings.outside_folders)
     facts = assets.facts(expansion.local_files())

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from renderspec.core.limits import DEFAULT_LIMITS, Limits
 from renderspec.core.planning import Pricing
 from renderspec.core.rules import RESOLUTIONS
 from renderspec.errors import SettingsError
@@ -50,6 +51,9 @@ class ProjectSettings(_Strict):
     submit_rate: float = Field(default=5.0, gt=0)
     allow_outside: list[str] = Field(default_factory=list)
     """Folders outside the project that references may read (absolute, or relative to the project)."""
+    # Specs may come from untrusted pull requests: these bound what `check` and `plan` expand.
+    max_matrix: int = Field(default=DEFAULT_LIMITS.max_matrix, ge=1, strict=True)
+    max_shots: int = Field(default=DEFAULT_LIMITS.max_shots, ge=1, strict=True)
 
     @field_validator("prices")
     @classmethod
@@ -87,6 +91,10 @@ class Settings(_Strict):
     @property
     def outside_folders(self) -> list[Path]:
         return [self.root / folder for folder in self.project.allow_outside]
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_matrix=self.project.max_matrix, max_shots=self.project.max_shots)
 
     @property
     def pricing(self) -> Pricing:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import string
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -264,3 +266,79 @@ def test_configured_prices_and_currency_are_used(example_project: Path) -> None:
     document = json.loads(run_cli("plan", "--json", cwd=example_project).out)
     walk = next(shot for shot in document["shots"] if shot["id"] == "garden-walk")
     assert walk["currency"] == "EUR" and walk["cost"] == pytest.approx(0.8)
+
+
+def test_max_matrix_and_max_shots_come_from_renderspec_toml(example_project: Path) -> None:
+    settings_file = example_project / "renderspec.toml"
+    settings_file.write_text("[renderspec]\nmax_matrix = 1\n")
+    run = run_cli("check", cwd=example_project)
+    assert run.code == 1
+    assert (
+        "specs/garden.toml:37: shot turn-{{ side }}: matrix: makes 2 shots (side: 2); a shot may make at most 1; "
+        "split it into several shots, or raise max_matrix in renderspec.toml"
+    ) in run.out.splitlines()
+    settings_file.write_text("[renderspec]\nmax_shots = 3\n")
+    run = run_cli("check", cwd=example_project)
+    assert run.code == 1
+    assert run.out.splitlines()[0].startswith("specs/garden.toml:42: shot portrait-{{ ratio | replace(':', 'x') }}: ")
+    assert "takes the project past 3 shots" in run.out
+    settings_file.write_text("[renderspec]\nmax_matrix = 0\n")
+    run = run_cli("check", cwd=example_project)
+    assert run.code == 2
+    assert run.err.strip() == (
+        "renderspec: error: renderspec.toml: renderspec.max_matrix: Input should be greater than or equal to 1"
+    )
+
+
+def test_check_of_hostile_specs_reports_each_bomb_and_stays_small(project: Path) -> None:
+    hundred = ", ".join(str(n) for n in range(100))
+    (project / "specs" / "bombs.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\n'
+        '\n[[shots]]\nid = "multiply"\nmedia = ["mia"]\nprompt = "{{ mia }} {{ \'x\' * 4000000000 }}"\n'
+        '\n[[shots]]\nid = "loops"\nmedia = ["mia"]\n'
+        'prompt = "{{ mia }} {% for a in range(99999) %}{% for b in range(99999) %}x{% endfor %}{% endfor %}"\n'
+        '\n[[shots]]\nid = "m-{{ a }}-{{ b }}-{{ c }}-{{ d }}"\nmedia = ["mia"]\nprompt = "{{ mia }}"\n'
+        f"matrix = {{ a = [{hundred}], b = [{hundred}], c = [{hundred}], d = [{hundred}] }}\n"
+        '\n[[shots]]\nid = "center"\nmedia = ["mia"]\nprompt = "{{ mia }} {{ \'x\'|center(999999999) }}"\n'
+        '\n[[shots]]\nid = "format"\nmedia = ["mia"]\nprompt = "{{ mia }} {{ \'{:>999999999}\'.format(1) }}"\n'
+    )
+    peak_file = project / "peak"
+    run = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF, str(peak_file), "-m", "renderspec", "check"],
+        cwd=project,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = run.stdout
+    too_big = "would make a value of more than 100,000 characters or items, the most a template may build"
+    assert run.returncode == 1, out + run.stderr
+    assert out.splitlines() == [
+        f"specs/bombs.toml:7: shot multiply: prompt: `*` {too_big}",
+        "specs/bombs.toml:12: shot loops: prompt: template takes more than 100,000 steps of work "
+        "(loop iterations, calls, filters; long values count more); make its loops shorter",
+        "specs/bombs.toml:18: shot m-{{ a }}-{{ b }}-{{ c }}-{{ d }}: matrix: makes 100,000,000 shots "
+        "(a: 100 × b: 100 × c: 100 × d: 100); a shot may make at most 10,000; "
+        "split it into several shots, or raise max_matrix in renderspec.toml",
+        f"specs/bombs.toml:23: shot center: prompt: filter center {too_big}",
+        f"specs/bombs.toml:28: shot format: prompt: format() {too_big}",
+        "invalid: 5 errors, 0 warnings in 1 spec file",
+    ]
+    assert run.stderr == ""
+    assert float(peak_file.read_text()) < 300
+
+
+# Runs the command named by its arguments and writes the command's peak memory in MB to a file.
+# A small parent of its own, because a child's ru_maxrss starts from the memory of the process
+# that spawned it (Linux keeps the old image's peak across exec), and late in a test run pytest
+# holds hundreds of MB.
+_PEAK_OF = """
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, *sys.argv[2:]])
+_, status, usage = os.wait4(child.pid, 0)
+child.returncode = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)))
+sys.exit(child.returncode)
+"""

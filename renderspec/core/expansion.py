@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import posixpath
 import re
 import tomllib
@@ -17,9 +18,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from renderspec.core.limits import DEFAULT_LIMITS, Limits, Meter
 from renderspec.core.locations import Locator, Path
 from renderspec.core.model import FileRef, LocalFile, MediaItem, Reference, RemoteFile, ShotDraft, SourceFile
-from renderspec.core.problems import Problem, Severity
+from renderspec.core.problems import Problem, Severity, shown
 from renderspec.core.rules import MediaType
 from renderspec.core.spec import PARAMETER_FIELDS, SHOT_FIELDS, Parameters, RefSpec, ShotSpec
 from renderspec.core.templating import (
@@ -52,12 +54,17 @@ _TOML_LINE = re.compile(r"\((?:at line (\d+), column \d+|at end of document)\)")
 
 @dataclass(slots=True)
 class Expansion:
-    """The drafts of every valid shot, the problems found, and where to look up lines."""
+    """The drafts of every valid shot, the problems found, and where to look up lines.
+
+    `stopped` is set when a limit of the whole expansion was reached (the problems say where):
+    the shots after that point were not expanded.
+    """
 
     drafts: list[ShotDraft] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     references: list[tuple[str, Reference]] = field(default_factory=list)
     locators: dict[str, Locator] = field(default_factory=dict)
+    stopped: bool = False
 
     def line_of(self, spec: str, path: Sequence[str | int]) -> int | None:
         locator = self.locators.get(spec)
@@ -78,22 +85,27 @@ class Expansion:
         return list(seen)
 
 
-def expand(sources: Iterable[SourceFile], fragments: FragmentSource) -> Expansion:
-    """Parses and expands every spec file; pure apart from the fragment reads handed in."""
+def expand(sources: Iterable[SourceFile], fragments: FragmentSource, limits: Limits = DEFAULT_LIMITS) -> Expansion:
+    """Parses and expands every spec file within `limits`; pure apart from the fragment reads handed in."""
     expansion = Expansion()
+    meter = Meter(limits)
     for source in sources:
-        _FileExpander(source, fragments, expansion).run()
+        if expansion.stopped:
+            break
+        _FileExpander(source, fragments, expansion, meter).run()
     return expansion
 
 
 class _FileExpander:
-    def __init__(self, source: SourceFile, fragments: FragmentSource, out: Expansion) -> None:
+    def __init__(self, source: SourceFile, fragments: FragmentSource, out: Expansion, meter: Meter) -> None:
         self.source = source
         self.out = out
+        self.meter = meter
+        self.limits = meter.limits
         self.locator = Locator(source.text)
         out.locators[source.path] = self.locator
         self.base_dir = posixpath.dirname(source.path)
-        self.templates = Templates(self.base_dir, fragments)
+        self.templates = Templates(self.base_dir, fragments, meter)
         self.refs: dict[str, Reference] = {}
         self.not_in_media: dict[str, NotInMedia] = {}
         self.vars: dict[str, Any] = {}
@@ -154,6 +166,8 @@ class _FileExpander:
             self.problem(("shots",), "must be an array of tables: write each shot as [[shots]]")
             return
         for index, raw in enumerate(shots):
+            if self.out.stopped:
+                return
             shot_id = raw.get("id") if isinstance(raw, dict) else None
             spec = self.validated(ShotSpec, raw, ("shots", index), shot=_shot_label(shot_id))
             if spec is not None:
@@ -289,10 +303,13 @@ class _FileExpander:
         return LocalFile(path=posixpath.normpath(joined))
 
     def render(self, path: Path, text: str, context: Mapping[str, Any], *, shot: str | None = None) -> str | None:
+        if self.out.stopped:
+            return None  # over the expansion's budget: reported once, where it happened
         try:
             return self.templates.render(text, context)
         except TemplateFailure as failure:
             self.problem(path, failure.message, shot=shot, line_offset=failure.template_line)
+            self.out.stopped = self.meter.exhausted
             return None
 
     # -- shots -------------------------------------------------------------------------------
@@ -315,7 +332,28 @@ class _FileExpander:
                     shot=_shot_label(spec.id),
                 )
                 return
+        count = math.prod(len(values) for values in matrix.values())
+        if count > self.limits.max_matrix:
+            sizes = " × ".join(f"{name}: {len(values)}" for name, values in matrix.items())
+            self.problem(
+                (*path, "matrix"),
+                f"makes {count:,} shots ({sizes}); a shot may make at most {self.limits.max_matrix:,}; "
+                "split it into several shots, or raise max_matrix in renderspec.toml",
+                shot=_shot_label(spec.id),
+            )
+            return
+        if len(self.out.drafts) + count > self.limits.max_shots:
+            self.problem(
+                path,
+                f"takes the project past {self.limits.max_shots:,} shots, the most it may have; expansion "
+                "stopped here (later shots are not checked); raise max_shots in renderspec.toml if it is that big",
+                shot=_shot_label(spec.id),
+            )
+            self.out.stopped = True
+            return
         for combo in _combinations(matrix):
+            if self.out.stopped:
+                return
             context = {**self.vars, **combo}
             self.out.drafts.append(self.draft(index, spec, defaults, context, combo))
 
@@ -337,9 +375,10 @@ class _FileExpander:
             shot_id = spec.id
         shot_id = shot_id.strip()
         if "id" not in failed and not _ID_PATTERN.fullmatch(shot_id):
+            shot_id = shown(shot_id, 40)  # names the shot in problems; it never renders
             self.problem(
                 (*path, "id"),
-                f"'{shot_id}' is not a usable shot id; use letters, digits, '.', '_' and '-' (it names renders/<id>.mp4), starting with a letter or digit",
+                f"{shot_id} is not a usable shot id; use letters, digits, '.', '_' and '-' (it names renders/<id>.mp4), starting with a letter or digit",
                 shot=shot_id,
             )
             failed.add("id")
@@ -354,7 +393,7 @@ class _FileExpander:
                 known = ", ".join(sorted(self.refs)) or "none defined in this file"
                 self.problem(
                     (*path, "media"),
-                    f"media[{position}] names '{name}', which is not a reference of this file; known references: {known}",
+                    f"media[{position}] names {shown(name)}, which is not a reference of this file; known references: {known}",
                     shot=shot_id,
                     field_name="media",
                 )
@@ -468,7 +507,7 @@ class _FileExpander:
         if name in _BOOL_PARAMETERS and rendered.lower() in ("true", "false"):
             return rendered.lower() == "true"
         kind = "an integer" if name in _INT_PARAMETERS else "true or false"
-        self.problem(origin or (), f"template gave {rendered!r}, which is not {kind}", shot=shot, field_name=name)
+        self.problem(origin or (), f"template gave {shown(rendered)}, which is not {kind}", shot=shot, field_name=name)
         return _INVALID
 
     def extra(self, raw: Any, origin: Path | None, context: Mapping[str, Any], shot: str) -> dict[str, Any] | None:

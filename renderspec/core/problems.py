@@ -47,5 +47,18 @@ class Problem:
         }
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """`text` quoted for a message: escaped like repr (one line), and cut short when long, saying
+    how long it was, so that a templated value cannot stretch a problem over pages."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def shown_path(path: str) -> str:
+    """A path for a message: as written when short and printable, else `shown`."""
+    return path if len(path) <= 200 and path.isprintable() else shown(path)
+
+
 def sort_key(problem: Problem) -> tuple[str, int, str, str]:
     return (problem.file, problem.line or 0, problem.shot or "", problem.field or "")

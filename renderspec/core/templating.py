@@ -2,9 +2,11 @@
 
 Every string value of a spec may be a template. Rendering runs in Jinja's immutable sandbox with
 undefined names as errors. Fragments (`{% include "fragments/style.j2" %}`) are read through a
-`FragmentSource` the caller hands in, so this module never touches the disk. Templates that only
-substitute plain names (`{{ mia }} walks`) skip Jinja's compiler: output and errors are the same,
-and planning thousands of shots stays fast.
+`FragmentSource` the caller hands in, so this module never touches the disk. The sandbox is
+bounded (see sandbox.py): every render is charged to the expansion's `Meter` and no rendered
+value may pass `Limits.max_text`. Templates that only substitute plain names (`{{ mia }} walks`)
+skip Jinja's compiler: output, limits and errors are the same, and planning thousands of shots
+stays fast.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from renderspec.core.limits import DEFAULT_LIMITS, LimitExceeded, Meter
+from renderspec.core.sandbox import BoundedEnvironment
 
 FragmentSource = Callable[[str], str | None]
 """Returns the text of a project-relative fragment path, or None when there is no such file;
@@ -95,10 +99,15 @@ class _FragmentLoader(jinja2.BaseLoader):
 
 
 class Templates:
-    """Renders the template strings of one spec file; fragments resolve against its folder."""
+    """Renders the template strings of one spec file; fragments resolve against its folder.
 
-    def __init__(self, base_dir: str, fragments: FragmentSource) -> None:
-        self._env = ImmutableSandboxedEnvironment(
+    Every render is charged to `meter`, which one expansion shares between all its files.
+    """
+
+    def __init__(self, base_dir: str, fragments: FragmentSource, meter: Meter | None = None) -> None:
+        self._meter = meter or Meter(DEFAULT_LIMITS)
+        self._env = BoundedEnvironment(
+            self._meter,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
@@ -110,20 +119,33 @@ class Templates:
         """The rendered text; raises TemplateFailure with a message fit for `renderspec check`."""
         if not is_template(text):
             return text
-        simple = _render_simple(text, context)
-        if simple is not None:
-            return simple
-        return self._render_jinja(text, context)
+        simple = _render_simple(text, context, self._meter)
+        rendered = simple if simple is not None else self._render_jinja(text, context)
+        try:
+            self._meter.keep_text(len(rendered))
+        except LimitExceeded as error:
+            raise TemplateFailure(error.message) from None
+        return rendered
 
     def _render_jinja(self, text: str, context: Mapping[str, Any]) -> str:
+        self._env.begin_render(len(context))
         try:
             template = self._compiled.get(text)
             if template is None:
                 template = self._env.from_string(text)
                 self._compiled[text] = template
-            return template.render(context)
+            # Piece by piece, so that output past the limit stops the render instead of piling up.
+            pieces: list[str] = []
+            length = 0
+            for piece in template.generate(context):
+                length += len(piece)
+                self._meter.check_text(length)
+                pieces.append(piece)
+            return "".join(pieces)
         except TemplateFailure:
             raise
+        except LimitExceeded as error:
+            raise TemplateFailure(error.message) from None
         except jinja2.TemplateSyntaxError as error:
             where = f" in fragment {error.filename or error.name} line {error.lineno}" if error.name else ""
             raise TemplateFailure(
@@ -135,34 +157,53 @@ class Templates:
         except SecurityError as error:
             raise TemplateFailure(f"not allowed in templates (sandbox): {error}") from None
         except RecursionError:
-            raise TemplateFailure("template recursion too deep (does a fragment include itself?)") from None
+            raise TemplateFailure(
+                "template recursion too deep (does a fragment include itself, or a macro call itself?)"
+            ) from None
         except Exception as error:  # noqa: BLE001 - any template bug becomes a spec problem
             raise TemplateFailure(f"template failed: {type(error).__name__}: {error}") from None
 
 
-def _render_simple(text: str, context: Mapping[str, Any]) -> str | None:
-    """Fast path for templates made only of `{{ name }}` substitutions; None when not one."""
+def _render_simple(text: str, context: Mapping[str, Any], meter: Meter) -> str | None:
+    """Fast path for templates made only of `{{ name }}` substitutions; None when not one.
+
+    Checks the whole text first, then renders, so that errors come in the order Jinja finds them.
+    """
     if "{%" in text or "{#" in text or "\r" in text:
         return None
-    pieces: list[str] = []
+    parts: list[tuple[str, str]] = []
     position = 0
     for match in _SIMPLE_NAME.finditer(text):
-        literal = text[position : match.start()]
-        if "{{" in literal or literal.endswith("{"):  # "{{{a}}" lexes as "{{" + "{a}}" in Jinja
+        literal, name = text[position : match.start()], match.group(1)
+        # "{{{a}}" lexes as "{{" + "{a}}" in Jinja
+        if "{{" in literal or literal.endswith("{") or name in _JINJA_WORDS:
             return None
-        pieces.append(literal)
-        name = match.group(1)
-        if name in _JINJA_WORDS:
-            return None
-        if name not in context:
-            raise TemplateFailure(_undefined_message(f"'{name}' is undefined", context))
-        pieces.append(_to_text(context[name]))
+        parts.append((literal, name))
         position = match.end()
     tail = text[position:]
     if "{{" in tail:
         return None
+    pieces: list[str] = []
+    length = 0
+    for literal, name in parts:
+        length += len(literal)
+        _check_text(meter, length)
+        if name not in context:
+            raise TemplateFailure(_undefined_message(f"'{name}' is undefined", context))
+        value = _to_text(context[name])
+        length += len(value)
+        _check_text(meter, length)
+        pieces += (literal, value)
     pieces.append(tail)
+    _check_text(meter, length + len(tail))
     return "".join(pieces)
+
+
+def _check_text(meter: Meter, length: int) -> None:
+    try:
+        meter.check_text(length)
+    except LimitExceeded as error:
+        raise TemplateFailure(error.message) from None
 
 
 def _to_text(value: Any) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, ShotDraft
-from renderspec.core.problems import Severity
+from renderspec.core.problems import Severity, shown, shown_path
 from renderspec.core.rules import MODELS, FileKind, FileRule, MediaType, ModelRules
 
 MB = 1024 * 1024
@@ -34,7 +34,7 @@ def _warning(field: str, message: str) -> Finding:
 
 def unknown_model(model: str) -> Finding:
     known = ", ".join(sorted(MODELS))
-    return _error("model", f"'{model}' is not a model renderspec knows; known models: {known}")
+    return _error("model", f"{shown(model)} is not a model renderspec knows; known models: {known}")
 
 
 def check_shot(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
@@ -121,10 +121,12 @@ def _check_parameters(draft: ShotDraft, rules: ModelRules) -> Iterator[Finding]:
     if params["resolution"] not in rules.resolutions:
         yield _error(
             "resolution",
-            f"{params['resolution']!r} is not allowed; {rules.model} takes {', '.join(rules.resolutions)} (uppercase P)",
+            f"{_shown_value(params['resolution'])} is not allowed; {rules.model} takes {', '.join(rules.resolutions)} (uppercase P)",
         )
     if params["ratio"] not in rules.ratios:
-        yield _error("ratio", f"{params['ratio']!r} is not allowed; {rules.model} takes {', '.join(rules.ratios)}")
+        yield _error(
+            "ratio", f"{_shown_value(params['ratio'])} is not allowed; {rules.model} takes {', '.join(rules.ratios)}"
+        )
     if draft.first_frame is not None and draft.ratio_on_shot and rules.ratio_ignored_with_first_frame:
         yield _warning("ratio", "is ignored with a first_frame: the video follows the first frame's aspect ratio")
     for name in ("prompt_extend", "watermark"):
@@ -154,53 +156,58 @@ def check_file(file: FileRef, rule: FileRule, facts: Mapping[str, FileFacts | No
         if file.sha256 is None:
             yield _warning(
                 "",
-                f"{file.url} is not pinned: if what it serves changes, the cache cannot notice; "
+                f"{shown_path(file.url)} is not pinned: if what it serves changes, the cache cannot notice; "
                 'add sha256 = "<hex digest>" to pin it',
             )
         return
     assert isinstance(file, LocalFile)
+    path = shown_path(file.path)
     fact = facts.get(file.path)
     if fact is None:
-        yield _error("", f"file not found: {file.path} (paths are relative to the spec file's folder)")
+        yield _error("", f"file not found: {path} (paths are relative to the spec file's folder)")
         return
     if fact.refusal is not None:
         yield _error("", f"{file.path}: {fact.refusal}")
         return
     if fact.error is not None or fact.kind is None:
         reason = f": {fact.error}" if fact.error else ""
-        yield _error("", f"{file.path} is not a readable {rule.kind.value}{reason}")
+        yield _error("", f"{path} is not a readable {rule.kind.value}{reason}")
         return
     if fact.kind is not rule.kind:
         yield _error(
             "",
-            f"{file.path} is {_article(fact.kind)} {fact.kind.value} ({(fact.format or '?').upper()}), not {_article(rule.kind)} {rule.kind.value}",
+            f"{path} is {_article(fact.kind)} {fact.kind.value} ({(fact.format or '?').upper()}), not {_article(rule.kind)} {rule.kind.value}",
         )
         return
     if fact.format not in rule.formats:
         allowed = ", ".join(name.upper() for name in rule.formats)
         yield _error(
-            "", f"{file.path} is {(fact.format or 'unknown').upper()}; allowed {rule.kind.value} formats: {allowed}"
+            "", f"{path} is {(fact.format or 'unknown').upper()}; allowed {rule.kind.value} formats: {allowed}"
         )
     if fact.size > rule.max_bytes:
-        yield _error("", f"{file.path} is {fact.size / MB:.1f} MB; allowed at most {rule.max_bytes // MB} MB")
+        yield _error("", f"{path} is {fact.size / MB:.1f} MB; allowed at most {rule.max_bytes // MB} MB")
     if rule.side is not None and fact.width and fact.height:
         low, high = rule.side
         if not (low <= fact.width <= high and low <= fact.height <= high):
-            yield _error("", f"{file.path} is {fact.width}x{fact.height} px; each side must be {low}–{high} px")
+            yield _error("", f"{path} is {fact.width}x{fact.height} px; each side must be {low}–{high} px")
         if rule.max_aspect is not None:
             aspect = max(fact.width, fact.height) / min(fact.width, fact.height)
             if aspect > rule.max_aspect:
                 limit = f"{rule.max_aspect:g}"
                 yield _error(
                     "",
-                    f"{file.path} is {fact.width}x{fact.height} px, aspect {aspect:.1f}:1; allowed between 1:{limit} and {limit}:1",
+                    f"{path} is {fact.width}x{fact.height} px, aspect {aspect:.1f}:1; allowed between 1:{limit} and {limit}:1",
                 )
     if rule.seconds is not None:
         low_s, high_s = rule.seconds
         if fact.seconds is None:
-            yield _error("", f"{file.path}: its length could not be read; allowed {low_s:g}–{high_s:g} s")
+            yield _error("", f"{path}: its length could not be read; allowed {low_s:g}–{high_s:g} s")
         elif not low_s <= fact.seconds <= high_s:
-            yield _error("", f"{file.path} is {fact.seconds:.2f} s long; allowed {low_s:g}–{high_s:g} s")
+            yield _error("", f"{path} is {fact.seconds:.2f} s long; allowed {low_s:g}–{high_s:g} s")
+
+
+def _shown_value(value: object) -> str:
+    return shown(value) if isinstance(value, str) else repr(value)
 
 
 def _article(kind: FileKind) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from renderspec.core.expansion import expand
+from renderspec.core.limits import DEFAULT_LIMITS, Limits
 from renderspec.core.model import FileFacts, SourceFile
 from renderspec.core.planning import Plan, plan
 from renderspec.core.rules import FileKind
@@ -39,9 +40,10 @@ def plan_text(
     facts: Mapping[str, FileFacts | None] | None = None,
     fragments: Mapping[str, str] | None = None,
     provider_kind: str = "emulator",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Plan:
     sources = [SourceFile(path=f"specs/s{index}.toml", text=text) for index, text in enumerate(texts)]
-    expansion = expand(sources, dict(fragments or {}).get)
+    expansion = expand(sources, dict(fragments or {}).get, limits)
     return plan(expansion, dict(STANDARD_FACTS if facts is None else facts), provider_kind=provider_kind)
 
 
