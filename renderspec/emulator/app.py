@@ -231,6 +231,7 @@ class Emulator:
                 result=self.workdir / f"{job.id}.mp4",
                 oss_resolve=job.oss_resolve,
                 uploads=self.uploads,
+                now=self.clock(),
             )
         except work.WorkFailure as failure:
             self.board.finish_work(job, error=(failure.code, failure.message))
@@ -374,7 +375,7 @@ class Emulator:
         model = request.query_params.get("model")
         if not model:
             return self._error(400, "InvalidParameter", "model is required")
-        upload_dir = f"dashscope-instant/{hashlib.sha256(model.encode()).hexdigest()[:16]}/{time.strftime('%Y-%m-%d')}/{uuid.uuid4().hex[:12]}"
+        upload_dir = f"dashscope-instant/{hashlib.sha256(model.encode()).hexdigest()[:16]}/{time.strftime('%Y-%m-%d', time.localtime(self.clock()))}/{uuid.uuid4().hex[:12]}"
         expires = int(self.clock() + 300)
         policy = json.dumps({"expiration": expires, "upload_dir": upload_dir, "model": model}).encode().hex()
         signature = hmac.new(self.secret, policy.encode(), hashlib.sha256).hexdigest()
