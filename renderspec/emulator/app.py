@@ -67,6 +67,7 @@ class EmulatorOptions:
     seed: int | None = None
     key: str | None = None
     workdir: Path | None = None
+    hold: bool = False  # a test aid: tasks stay RUNNING until POST /_emulator/release
 
 
 class Emulator:
@@ -89,6 +90,7 @@ class Emulator:
             latency=options.latency,
             concurrency=options.concurrency,
             retention=options.retention,
+            hold=options.hold,
         )
 
     def close(self) -> None:
@@ -122,6 +124,8 @@ class Emulator:
             Route("/_oss", self.upload_form, methods=["POST"]),
             Route("/_results/{name}", self.result, methods=["GET", "HEAD"]),
             Route("/_emulator/tasks", self.debug_tasks, methods=["GET"]),
+            Route("/_emulator/release", self.debug_release, methods=["POST"]),
+            Route("/_emulator/release/{task_id}", self.debug_release, methods=["POST"]),
             Route("/_emulator/stats", self.debug_stats, methods=["GET"]),
         ]
         app = Starlette(routes=routes, lifespan=lifespan)
@@ -458,6 +462,14 @@ class Emulator:
         """Requests served by kind (a test and benchmark aid): create, query, download, ..."""
         return JSONResponse({"requests": dict(sorted(self.requests.items())), "tasks": len(self.board.all())})
 
+    async def debug_release(self, request: Request) -> Response:
+        """Lets held tasks end (a test aid): the one in the path, or all of them and the hold itself."""
+        task_id = request.path_params.get("task_id")
+        released = self.board.release(task_id)
+        if released is None:
+            return JSONResponse({"released": [], "message": f"no task {task_id}"}, status_code=404)
+        return JSONResponse({"released": [job.id for job in released]})
+
     async def debug_tasks(self, request: Request) -> Response:
         jobs = self.board.all()
         return JSONResponse(
@@ -470,6 +482,7 @@ class Emulator:
                         "submit_time": self._stamp(job.created),
                         "request": job.body,
                         "code": job.failure[0] if job.state is State.FAILED and job.failure else None,
+                        "held": job.held,
                     }
                     for job in jobs
                 ]
