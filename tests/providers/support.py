@@ -123,7 +123,8 @@ def body(links: dict[str, str], *, duration: int = 2, **parameters: Any) -> dict
     }
 
 
-async def wait_for_final(client: Provider, task_id: str, limit: float = 30.0) -> TaskStatus:
+async def wait_for_final(client: Provider, task_id: str, limit: float = 120.0) -> TaskStatus:
+    """Polls until the task ends, as the executor would; `limit` is only a net under a hung emulator."""
     with anyio.fail_after(limit):
         while True:
             status = await client.query(task_id)
