@@ -232,7 +232,7 @@ async def test_an_unreachable_media_link_fails_the_task_as_the_service_would() -
 
 
 async def test_cancel_works_only_while_pending() -> None:
-    with emulator(concurrency=1, latency=30) as running:
+    with emulator(concurrency=1, hold=True) as running:  # the first task holds the only slot
         client = provider("dashscope", running.url)
         links = await upload_all(client)
         running_task = (await client.create(body(links))).task_id
