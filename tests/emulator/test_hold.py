@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from renderspec.emulator.app import CREATE_PATH, EmulatorOptions
+from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
-from tests.conftest import REPO
 
-HEADERS = {"Authorization": "Bearer sk-hold", "X-DashScope-Async": "enable"}
-IMAGE = "data:image/png;base64," + base64.b64encode((REPO / "specs" / "refs" / "mia.png").read_bytes()).decode()
+from .support import create, status, wait_for_work
 
 
 @pytest.fixture
@@ -23,32 +19,8 @@ def holding() -> Iterator[RunningEmulator]:
         yield running
 
 
-def create(running: RunningEmulator) -> str:
-    body = {
-        "model": "wan2.7-r2v",
-        "input": {"prompt": "image 1 waves", "media": [{"type": "reference_image", "url": IMAGE}]},
-        "parameters": {"resolution": "720P", "duration": 2},
-    }
-    answer = httpx.post(f"{running.url}{CREATE_PATH}", json=body, headers=HEADERS)
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["output"]["task_id"])
-
-
-def status(running: RunningEmulator, task_id: str) -> dict[str, Any]:
-    output: dict[str, Any] = httpx.get(f"{running.url}/api/v1/tasks/{task_id}", headers=HEADERS).json()["output"]
-    return output
-
-
 def release(running: RunningEmulator, task_id: str | None = None) -> httpx.Response:
     return httpx.post(f"{running.url}/_emulator/release" + (f"/{task_id}" if task_id else ""))
-
-
-def wait_for_work(running: RunningEmulator, *task_ids: str) -> None:
-    """Blocks until the emulator has rendered these tasks, so only the hold can keep them RUNNING."""
-    rendered = running.emulator.board.wait_for(
-        lambda jobs: {job.id for job in jobs if job.work_done} >= set(task_ids), timeout=60
-    )
-    assert rendered, "the emulator never finished rendering"  # a safety net, not a timing assertion
 
 
 def test_held_tasks_stay_running_until_released_one_by_one_or_all(holding: RunningEmulator) -> None:
