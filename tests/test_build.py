@@ -134,6 +134,9 @@ def test_a_bad_day_at_the_service_still_renders_every_shot_once(example_project:
         truncate_rate=0.2,
         seed=42,
         retry_after=0.05,
+        # The client tries each call 6 times; without a cap, which shot meets a long streak of the
+        # seeded faults depends on how concurrent requests interleave, and now and then one gives up.
+        max_faults_in_a_row=3,
     )
     with start_in_thread(options) as running:
         project = fast(example_project)
