@@ -69,6 +69,11 @@ class EmulatorOptions:
     seed: int | None = None
     key: str | None = None
     workdir: Path | None = None
+    hold: bool = False  # a test aid: tasks stay RUNNING until POST /_emulator/release
+    # At most this many injected faults (500, 429, cut download, broken download) in a row for one
+    # request (same method, path, query and body); then one goes through. A bad day a client with
+    # more attempts than this always rides out, whatever order concurrent requests take the dice in.
+    max_faults_in_a_row: int | None = None
 
 
 class Emulator:
@@ -82,6 +87,7 @@ class Emulator:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.uploads = work.Uploads(self.workdir / "uploads")
         self.rng = random.Random(options.seed)
+        self._streaks: dict[str, int] = {}  # faults in a row by request; only the event loop touches it
         self.requests: dict[str, int] = {}
         self.secret = secrets.token_bytes(32)
         self.pool = ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="emulator-render")
@@ -91,6 +97,7 @@ class Emulator:
             latency=options.latency,
             concurrency=options.concurrency,
             retention=options.retention,
+            hold=options.hold,
         )
 
     def close(self) -> None:
@@ -124,6 +131,8 @@ class Emulator:
             Route("/_oss", self.upload_form, methods=["POST"]),
             Route("/_results/{name}", self.result, methods=["GET", "HEAD"]),
             Route("/_emulator/tasks", self.debug_tasks, methods=["GET"]),
+            Route("/_emulator/release", self.debug_release, methods=["POST"]),
+            Route("/_emulator/release/{task_id}", self.debug_release, methods=["POST"]),
             Route("/_emulator/stats", self.debug_stats, methods=["GET"]),
         ]
         app = Starlette(routes=routes, lifespan=lifespan)
@@ -147,23 +156,50 @@ class Emulator:
     def _dice(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate
 
+    def _fault(self, rate: float, identity: str) -> bool:
+        """The dice for a fault a client retries; past `max_faults_in_a_row` the request goes through.
+
+        The dice roll either way, so a seeded run draws the same numbers with or without the cap.
+        """
+        hit = self._dice(rate)
+        cap = self.options.max_faults_in_a_row
+        if cap is None or not hit:
+            return hit
+        streak = self._streaks.get(identity, 0)
+        if streak >= cap:
+            return False
+        self._streaks[identity] = streak + 1
+        return True
+
+    def _got_through(self, identity: str) -> None:
+        self._streaks.pop(identity, None)
+
+    def _identity(self, request: Request, body: bytes = b"") -> str:
+        return f"{request.method} {request.url.path}?{request.url.query} {hashlib.sha256(body).hexdigest()}"
+
     def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse(
             {"request_id": str(uuid.uuid4()), "code": code, "message": message}, status_code=status, headers=headers
         )
 
-    def _gate(self, request: Request) -> Response | None:
-        """Authentication and injected server errors, common to every API path."""
+    def _gate(self, request: Request, identity: str | None = None, *, last: bool = True) -> Response | None:
+        """Authentication and injected server errors, common to every API path.
+
+        `last`: no further fault dice follow for this request, so passing here means it got through.
+        """
+        identity = identity or self._identity(request)
         header = request.headers.get("authorization", "")
         key = header[7:].strip() if header.lower().startswith("bearer ") else ""
         if not key or (self.options.key is not None and not hmac.compare_digest(key, self.options.key)):
             return self._error(401, "InvalidApiKey", "Invalid API-key provided.")
-        if self._dice(self.options.error_rate):
+        if self._fault(self.options.error_rate, identity):
             return self._error(
                 500,
                 "InternalError",
                 "An internal error has occured, please try again later or contact service support.",
             )
+        if last:
+            self._got_through(identity)
         return None
 
     def _stamp(self, moment: float | None) -> str | None:
@@ -189,18 +225,21 @@ class Emulator:
         return await self._create(request, "apiyi")
 
     async def _create(self, request: Request, flavour: str) -> Response:
-        refused = self._gate(request)
+        raw = await request.body()
+        identity = self._identity(request, raw)
+        refused = self._gate(request, identity, last=False)
         if refused is not None:
             return refused
-        if self._dice(self.options.throttle):
+        if self._fault(self.options.throttle, identity):
             headers = {"Retry-After": f"{self.options.retry_after:g}"} if self.options.retry_after is not None else None
             return self._error(
                 429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.", headers
             )
         if request.headers.get("x-dashscope-async", "").lower() != "enable":
             return self._error(403, "AccessDenied", "current user api does not support synchronous calls")
+        self._got_through(identity)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             return self._error(400, "InvalidParameter", "The request body is not valid JSON.")
         try:
@@ -233,6 +272,7 @@ class Emulator:
                 result=self.workdir / f"{job.id}.mp4",
                 oss_resolve=job.oss_resolve,
                 uploads=self.uploads,
+                now=self.clock(),
             )
         except work.WorkFailure as failure:
             self.board.finish_work(job, error=(failure.code, failure.message))
@@ -376,7 +416,7 @@ class Emulator:
         model = request.query_params.get("model")
         if not model:
             return self._error(400, "InvalidParameter", "model is required")
-        upload_dir = f"dashscope-instant/{hashlib.sha256(model.encode()).hexdigest()[:16]}/{time.strftime('%Y-%m-%d')}/{uuid.uuid4().hex[:12]}"
+        upload_dir = f"dashscope-instant/{hashlib.sha256(model.encode()).hexdigest()[:16]}/{time.strftime('%Y-%m-%d', time.localtime(self.clock()))}/{uuid.uuid4().hex[:12]}"
         expires = int(self.clock() + 300)
         policy = json.dumps({"expiration": expires, "upload_dir": upload_dir, "model": model}).encode().hex()
         signature = hmac.new(self.secret, policy.encode(), hashlib.sha256).hexdigest()
@@ -446,22 +486,32 @@ class Emulator:
             return _oss_error(403, "AccessDenied", "Anonymous access is forbidden for this operation.")
         if expires < self.clock():
             return _oss_error(403, "AccessDenied", "Request has expired.")
-        if request.method == "GET" and self._dice(self.options.truncate_rate):
+        identity = self._identity(request)
+        if request.method == "GET" and self._fault(self.options.truncate_rate, identity):
             data = job.video.read_bytes()
             return _Cut(data, keep=len(data) // 2, content_type="video/mp4")
-        if request.method == "GET" and self._dice(self.options.corrupt_rate):
+        if request.method == "GET" and self._fault(self.options.corrupt_rate, identity):
             broken = bytearray(job.video.read_bytes())
             broken[: min(4096, len(broken))] = bytes(min(4096, len(broken)))  # full length, broken container
             return Response(bytes(broken), media_type="video/mp4")
-        if request.method == "GET" and self._dice(self.options.short_body_rate):
+        if request.method == "GET" and self._fault(self.options.short_body_rate, identity):
             scratch = self.workdir / f"{job.id}.{uuid.uuid4().hex}.faststart.mp4"
             short = await anyio.to_thread.run_sync(faststart_cut_short, job.video, scratch, self.rng.uniform(0.1, 0.9))
             return _unsized(short, content_type="video/mp4")
+        self._got_through(identity)
         return FileResponse(job.video, media_type="video/mp4")
 
     async def debug_stats(self, request: Request) -> Response:
         """Requests served by kind (a test and benchmark aid): create, query, download, ..."""
         return JSONResponse({"requests": dict(sorted(self.requests.items())), "tasks": len(self.board.all())})
+
+    async def debug_release(self, request: Request) -> Response:
+        """Lets held tasks end (a test aid): the one in the path, or all of them and the hold itself."""
+        task_id = request.path_params.get("task_id")
+        released = self.board.release(task_id)
+        if released is None:
+            return JSONResponse({"released": [], "message": f"no task {task_id}"}, status_code=404)
+        return JSONResponse({"released": [job.id for job in released]})
 
     async def debug_tasks(self, request: Request) -> Response:
         jobs = self.board.all()
@@ -475,6 +525,7 @@ class Emulator:
                         "submit_time": self._stamp(job.created),
                         "request": job.body,
                         "code": job.failure[0] if job.state is State.FAILED and job.failure else None,
+                        "held": job.held,
                     }
                     for job in jobs
                 ]

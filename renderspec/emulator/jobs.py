@@ -2,7 +2,9 @@
 
 PENDING → RUNNING → SUCCEEDED or FAILED, with at most `concurrency` tasks RUNNING and each taking
 `latency` seconds; PENDING tasks may be CANCELED. The work of a task (fetching its media, rendering
-the preview) is handed to `start_work` and runs elsewhere; the board only records states.
+the preview) is handed to `start_work` and runs elsewhere; the board only records states. A board
+that holds (a test aid) keeps each new task from ending until `release` lets it go, so a test can
+act while tasks are certainly still RUNNING instead of racing their latency.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Job:
     scheduled: float | None = None
     ended: float | None = None
     doomed: tuple[str, str] | None = None
+    held: bool = False
     work_done: bool = False
     work_error: tuple[str, str] | None = None
     video: Path | None = None
@@ -62,8 +65,10 @@ class JobBoard:
         latency: float = 2.0,
         concurrency: int = 2,
         retention: float = 86_400.0,
+        hold: bool = False,
     ) -> None:
         self._clock = clock
+        self.hold = hold
         self._start_work = start_work
         self.latency = latency
         self.concurrency = max(1, concurrency)
@@ -73,6 +78,7 @@ class JobBoard:
         self._running: set[Job] = set()
         self._purged_at = -math.inf
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
 
     def create(
         self,
@@ -92,6 +98,7 @@ class JobBoard:
                 created=self._clock(),
                 oss_resolve=oss_resolve,
                 doomed=doomed,
+                held=self.hold,
                 extra=dict(extra or {}),
             )
             self._jobs[job.id] = job
@@ -119,7 +126,30 @@ class JobBoard:
                 return False, job.state
             job.state = State.CANCELED
             job.ended = self._clock()
+            self._changed.notify_all()
             return True, job.state
+
+    def release(self, job_id: str | None = None) -> list[Job] | None:
+        """Lets held tasks end: the one named, or every one (and then new tasks are no longer held).
+
+        Returns the tasks released (empty when the named one was not held), or None for a task
+        the board does not know. A released task ends once its work is done and its latency has
+        passed, counted from when it started running as always.
+        """
+        with self._lock:
+            self._advance()
+            if job_id is None:
+                self.hold = False
+                released = [job for job in self._jobs.values() if job.held]
+            else:
+                job = self._jobs.get(job_id)
+                if job is None:
+                    return None
+                released = [job] if job.held else []
+            for job in released:
+                job.held = False
+            self._advance()
+            return sorted(released, key=lambda job: job.created)
 
     def finish_work(self, job: Job, *, error: tuple[str, str] | None = None) -> None:
         with self._lock:
@@ -131,6 +161,20 @@ class JobBoard:
         with self._lock:
             self._advance()
 
+    def wait_for(self, condition: Callable[[list[Job]], bool], *, timeout: float) -> bool:
+        """Blocks until `condition(all tasks)` holds (True) or `timeout` passes (False).
+
+        For tests in the emulator's process, which act on what the service has seen (so many
+        creates, this task rendered) instead of sleeping and hoping; the timeout is a safety net.
+        """
+
+        def holds() -> bool:
+            self._advance()
+            return condition(sorted(self._jobs.values(), key=lambda job: job.created))
+
+        with self._changed:
+            return self._changed.wait_for(holds, timeout=timeout)
+
     def _advance(self) -> None:
         """Moves states to now; O(tasks running), since every request of the server calls it."""
         now = self._clock()
@@ -141,7 +185,7 @@ class JobBoard:
                 self._running.discard(job)
         for job in list(self._running):
             assert job.scheduled is not None
-            if job.work_done and now >= job.scheduled + self.latency:
+            if not job.held and job.work_done and now >= job.scheduled + self.latency:
                 job.state = State.FAILED if job.failure else State.SUCCEEDED
                 job.ended = now
                 self._running.discard(job)
@@ -153,3 +197,4 @@ class JobBoard:
             job.scheduled = now
             self._running.add(job)
             self._start_work(job)
+        self._changed.notify_all()  # waiters re-check; every call site holds the lock

@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
@@ -147,12 +146,22 @@ class Rendered:
 
 
 def run(
-    request: CreateRequest, *, folder: Path, result: Path, oss_resolve: bool, uploads: Uploads, memo: Path | None = None
+    request: CreateRequest,
+    *,
+    folder: Path,
+    result: Path,
+    oss_resolve: bool,
+    uploads: Uploads,
+    now: float,
+    memo: Path | None = None,
 ) -> Rendered:
-    """Fetches, checks and renders one task; raises WorkFailure with the service's code."""
+    """Fetches, checks and renders one task; raises WorkFailure with the service's code.
+
+    `now` is the emulator's clock at the start of the work: uploads expire by that clock, not the
+    wall clock, so a test that moves the emulator's time moves their lifetimes with it.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     rules = request.rules
-    now = time.time()
     images: list[Path] = []
     videos: list[Path] = []
     first_frame: Path | None = None

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from renderspec.core.model import FileFacts
-from renderspec.core.spec import Parameters, RefSpec
+from renderspec.core.spec import RefSpec, ShotSpec
 
 from .support import STANDARD_FACTS, errors, plan_text
 
@@ -119,52 +119,90 @@ def _bytes_changed(path: str) -> dict[str, FileFacts | None]:
     return facts
 
 
-CHANGED: dict[str, tuple[str, dict[str, FileFacts | None] | None, str]] = {
-    "prompt": (SPEC.replace("wears", "holds"), None, "emulator"),
-    "negative_prompt": (SPEC.replace('"blur"', '"noise"'), None, "emulator"),
-    "duration": (SPEC.replace("duration = 6", "duration = 7"), None, "emulator"),
-    "seed": (SPEC.replace("seed = 11", "seed = 12"), None, "emulator"),
-    "resolution": (SPEC.replace("seed = 11", 'seed = 11\nresolution = "1080P"'), None, "emulator"),
-    "ratio": (SPEC.replace('first_frame = "refs/start.png"', 'ratio = "1:1"'), None, "emulator"),
-    "prompt_extend": (SPEC.replace("seed = 11", "seed = 11\nprompt_extend = true"), None, "emulator"),
-    "watermark": (SPEC.replace("seed = 11", "seed = 11\nwatermark = true"), None, "emulator"),
-    "model": (SPEC.replace("seed = 11", 'seed = 11\nmodel = "wan2.7-r2v-2026-06-12"'), None, "emulator"),
-    "extra": (SPEC.replace("seed = 11", "seed = 11\nextra = { audio = true }"), None, "emulator"),
-    "media order": (SPEC.replace('["mia", "dress"]', '["dress", "mia"]'), None, "emulator"),
-    "media": (SPEC.replace('["mia", "dress"]', '["mia"]').replace(" wears {{ dress }}", ""), None, "emulator"),
-    "first_frame": (SPEC.replace('first_frame = "refs/start.png"\n', ""), None, "emulator"),
-    "image bytes": (SPEC, _bytes_changed("specs/refs/dress.png"), "emulator"),
-    "voice bytes": (SPEC, _bytes_changed("specs/refs/mia.wav"), "emulator"),
-    "first frame bytes": (SPEC, _bytes_changed("specs/refs/start.png"), "emulator"),
-    "voice removed": (SPEC.replace('voice = "refs/mia.wav"\n', ""), None, "emulator"),
+def _pinned(*, image: str | None = None, voice: str | None = None) -> str:
+    """SPEC with the dress image, or Mia's voice, served from a URL pinned to the given digest."""
+    text = SPEC
+    if image is not None:
+        text = text.replace('image = "refs/dress.png"', f'image = "https://example.com/dress.png"\nsha256 = "{image}"')
+    if voice is not None:
+        text = text.replace(
+            'voice = "refs/mia.wav"', f'voice = "https://example.com/mia.wav"\nvoice_sha256 = "{voice}"'
+        )
+    return text
+
+
+# With a first frame, wan2.7 leaves the ratio out of the request by design (the frame sets the
+# shape), so the ratio's own case starts from the same shot without one.
+UNFRAMED = SPEC.replace('first_frame = "refs/start.png"\n', "")
+
+# Each case: the spec it starts from, the spec that differs from it in one thing, file facts, provider.
+CHANGED: dict[str, tuple[str, str, dict[str, FileFacts | None] | None, str]] = {
+    "prompt": (SPEC, SPEC.replace("wears", "holds"), None, "emulator"),
+    "negative_prompt": (SPEC, SPEC.replace('"blur"', '"noise"'), None, "emulator"),
+    "duration": (SPEC, SPEC.replace("duration = 6", "duration = 7"), None, "emulator"),
+    "seed": (SPEC, SPEC.replace("seed = 11", "seed = 12"), None, "emulator"),
+    "resolution": (SPEC, SPEC.replace("seed = 11", 'seed = 11\nresolution = "1080P"'), None, "emulator"),
+    "ratio": (UNFRAMED, UNFRAMED.replace("seed = 11", 'seed = 11\nratio = "1:1"'), None, "emulator"),
+    "prompt_extend": (SPEC, SPEC.replace("seed = 11", "seed = 11\nprompt_extend = true"), None, "emulator"),
+    "watermark": (SPEC, SPEC.replace("seed = 11", "seed = 11\nwatermark = true"), None, "emulator"),
+    "model": (SPEC, SPEC.replace("seed = 11", 'seed = 11\nmodel = "wan2.7-r2v-2026-06-12"'), None, "emulator"),
+    "extra": (SPEC, SPEC.replace("seed = 11", "seed = 11\nextra = { audio = true }"), None, "emulator"),
+    "media order": (SPEC, SPEC.replace('["mia", "dress"]', '["dress", "mia"]'), None, "emulator"),
+    "media": (SPEC, SPEC.replace('["mia", "dress"]', '["mia"]').replace(" wears {{ dress }}", ""), None, "emulator"),
+    "first_frame": (
+        SPEC,
+        SPEC.replace('first_frame = "refs/start.png"', 'first_frame = "refs/mia.png"'),
+        None,
+        "emulator",
+    ),
+    "first frame removed": (SPEC, UNFRAMED, None, "emulator"),
+    "first frame bytes": (SPEC, SPEC, _bytes_changed("specs/refs/start.png"), "emulator"),
+    "image bytes": (SPEC, SPEC, _bytes_changed("specs/refs/dress.png"), "emulator"),
+    "refs.image": (SPEC, SPEC.replace('image = "refs/dress.png"', 'image = "refs/start.png"'), None, "emulator"),
+    "refs.video": (
+        SPEC,
+        SPEC.replace('image = "refs/dress.png"', 'video = "refs/bottle.mp4"'),
+        None,
+        "emulator",
+    ),
+    "voice bytes": (SPEC, SPEC, _bytes_changed("specs/refs/mia.wav"), "emulator"),
+    "refs.voice": (SPEC, SPEC.replace('voice = "refs/mia.wav"\n', ""), None, "emulator"),
     "image became a URL": (
+        SPEC,
         SPEC.replace('image = "refs/dress.png"', 'image = "https://example.com/dress.png"'),
         None,
         "emulator",
     ),
-    "provider kind": (SPEC, None, "wan"),
+    "refs.sha256": (
+        _pinned(image="1" * 64),
+        _pinned(image="2" * 64),
+        None,
+        "emulator",
+    ),
+    "refs.voice_sha256": (
+        _pinned(voice="1" * 64),
+        _pinned(voice="2" * 64),
+        None,
+        "emulator",
+    ),
+    "provider kind": (SPEC, SPEC, None, "wan"),
 }
 
 
 @pytest.mark.parametrize("change", sorted(CHANGED))
 def test_key_changes_with_anything_that_could_change_the_video(change: str) -> None:
-    text, facts, provider_kind = CHANGED[change]
-    assert key_of(text, facts, provider_kind) != BASE_KEY
+    base, text, facts, provider_kind = CHANGED[change]
+    assert key_of(text, facts, provider_kind) != key_of(base)
 
 
-def test_a_pinned_url_key_changes_with_its_pin() -> None:
-    url = SPEC.replace(
-        'image = "refs/dress.png"', 'image = "https://example.com/dress.png"\nsha256 = "' + "1" * 64 + '"'
-    )
-    assert key_of(url) != key_of(url.replace("1" * 64, "2" * 64))
-
-
-def test_every_request_field_has_a_sensitivity_case() -> None:
-    """A new field in the spec language must decide whether it changes the key (add it above)."""
-    not_sent = {"matrix", "id"}  # expansion-only; they change which shots exist, not a request
-    fields = set(Parameters.model_fields) | {"prompt", "media"} - not_sent
-    assert fields <= set(CHANGED), sorted(fields - set(CHANGED))
-    assert set(RefSpec.model_fields) == {"image", "video", "voice", "sha256", "voice_sha256"}
+def test_every_spec_field_has_a_sensitivity_case() -> None:
+    """A new field in the spec language must decide whether it changes the key (add a case above)."""
+    not_sent = {"id", "matrix"}  # expansion-only: they decide which shots exist, not what one requests
+    assert not_sent <= set(ShotSpec.model_fields), "an excluded field no longer exists: update not_sent"
+    shot_fields = set(ShotSpec.model_fields) - not_sent
+    ref_fields = {f"refs.{name}" for name in RefSpec.model_fields}
+    missing = sorted((shot_fields | ref_fields) - set(CHANGED))
+    assert missing == [], f"no key sensitivity case in CHANGED for: {', '.join(missing)}"
 
 
 _words = st.text(alphabet="abcdefghij ", min_size=1, max_size=30).filter(lambda s: s.strip() == s and s)

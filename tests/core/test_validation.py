@@ -43,13 +43,22 @@ def test_seed_range(seed: int) -> None:
     assert accepted(BASE + f"seed = {seed}") == (0 <= seed <= 2_147_483_647)
 
 
-@pytest.mark.parametrize(("length", "ok"), [(4999, True), (5000, True), (5001, False)])
+@pytest.mark.parametrize(
+    ("length", "ok"),
+    [
+        pytest.param(4999, True, id="under the limit"),
+        pytest.param(5000, True, id="at the limit"),
+        pytest.param(5001, False, id="over the limit"),
+    ],
+)
 def test_prompt_length_limit(length: int, ok: bool) -> None:
     prompt = "{{ mia }}" + "x" * (length - len("image 1"))
     assert accepted(f'id = "a"\nmedia = ["mia"]\nprompt = "{prompt}"') == ok
 
 
-@pytest.mark.parametrize(("length", "ok"), [(500, True), (501, False)])
+@pytest.mark.parametrize(
+    ("length", "ok"), [pytest.param(500, True, id="at the limit"), pytest.param(501, False, id="over the limit")]
+)
 def test_negative_prompt_length_limit(length: int, ok: bool) -> None:
     assert accepted(BASE + f'negative_prompt = "{"n" * length}"') == ok
 
@@ -73,7 +82,15 @@ def test_documented_resolutions(resolution: str) -> None:
     assert accepted(BASE + f'resolution = "{resolution}"')
 
 
-@pytest.mark.parametrize("resolution", ["720p", "480P", "4K", ""])
+@pytest.mark.parametrize(
+    "resolution",
+    [
+        pytest.param("720p", id="lowercase 720p"),
+        pytest.param("480P", id="480P"),
+        pytest.param("4K", id="4K"),
+        pytest.param("", id="empty"),
+    ],
+)
 def test_other_resolutions_are_refused_listing_the_allowed(resolution: str) -> None:
     lines = errors(plan_text(shot(BASE + f'resolution = "{resolution}"')))
     assert len(lines) == 1 and "720P, 1080P" in lines[0]
@@ -110,15 +127,19 @@ def _facts(path: str, **changes: object) -> dict[str, FileFacts | None]:
 @pytest.mark.parametrize(
     ("changes", "ok", "words"),
     [
-        ({"width": 240, "height": 240}, True, ""),
-        ({"width": 239, "height": 480}, False, "239x480 px; each side must be 240–8000 px"),
-        ({"width": 8000, "height": 1000}, True, ""),
-        ({"width": 8001, "height": 1001}, False, "each side must be 240–8000 px"),
-        ({"width": 2400, "height": 299}, False, "aspect 8.0:1"),
-        ({"size": 20 * 1024 * 1024}, True, ""),
-        ({"size": 20 * 1024 * 1024 + 1}, False, "allowed at most 20 MB"),
-        ({"format": "gif"}, False, "is GIF; allowed image formats: JPEG, PNG, BMP, WEBP"),
-        ({"kind": FileKind.AUDIO, "format": "wav"}, False, "is an audio (WAV), not an image"),
+        pytest.param({"width": 240, "height": 240}, True, "", id="smallest side"),
+        pytest.param(
+            {"width": 239, "height": 480}, False, "239x480 px; each side must be 240–8000 px", id="a side too small"
+        ),
+        pytest.param({"width": 8000, "height": 1000}, True, "", id="largest side"),
+        pytest.param({"width": 8001, "height": 1001}, False, "each side must be 240–8000 px", id="a side too large"),
+        pytest.param({"width": 2400, "height": 299}, False, "aspect 8.0:1", id="too wide"),
+        pytest.param({"size": 20 * 1024 * 1024}, True, "", id="largest file"),
+        pytest.param({"size": 20 * 1024 * 1024 + 1}, False, "allowed at most 20 MB", id="file too large"),
+        pytest.param({"format": "gif"}, False, "is GIF; allowed image formats: JPEG, PNG, BMP, WEBP", id="GIF"),
+        pytest.param(
+            {"kind": FileKind.AUDIO, "format": "wav"}, False, "is an audio (WAV), not an image", id="audio, not image"
+        ),
     ],
 )
 def test_reference_image_limits(changes: dict[str, object], ok: bool, words: str) -> None:
@@ -131,7 +152,15 @@ def test_reference_image_limits(changes: dict[str, object], ok: bool, words: str
         assert result.shots == []
 
 
-@pytest.mark.parametrize(("seconds", "ok"), [(0.99, False), (1.0, True), (10.0, True), (10.01, False)])
+@pytest.mark.parametrize(
+    ("seconds", "ok"),
+    [
+        pytest.param(0.99, False, id="too short"),
+        pytest.param(1.0, True, id="shortest"),
+        pytest.param(10.0, True, id="longest"),
+        pytest.param(10.01, False, id="too long"),
+    ],
+)
 def test_voice_length_is_1_to_10_seconds(seconds: float, ok: bool) -> None:
     assert accepted(BASE, _facts("specs/refs/mia.wav", seconds=seconds)) == ok
 
@@ -141,7 +170,15 @@ def test_voice_must_be_wav_or_mp3() -> None:
     assert lines == ["specs/s0.toml:4: refs.mia.voice: specs/refs/mia.wav is OGG; allowed audio formats: WAV, MP3"]
 
 
-@pytest.mark.parametrize(("seconds", "ok"), [(0.5, False), (1.0, True), (30.0, True), (30.5, False)])
+@pytest.mark.parametrize(
+    ("seconds", "ok"),
+    [
+        pytest.param(0.5, False, id="too short"),
+        pytest.param(1.0, True, id="shortest"),
+        pytest.param(30.0, True, id="longest"),
+        pytest.param(30.5, False, id="too long"),
+    ],
+)
 def test_reference_video_length_is_1_to_30_seconds(seconds: float, ok: bool) -> None:
     body = 'id = "a"\nmedia = ["bottle"]\nprompt = "{{ bottle }}"'
     assert accepted(body, _facts("specs/refs/bottle.mp4", seconds=seconds)) == ok
@@ -174,7 +211,14 @@ def test_unpinned_url_is_a_warning_and_pinned_url_is_quiet() -> None:
     assert len(result.warnings) == 1 and "https://example.com/a.png is not pinned" in result.warnings[0].message
 
 
-@pytest.mark.parametrize("link", ["oss://bucket/x.png", "data:image/png;base64,AAAA", "ftp://x/y.png"])
+@pytest.mark.parametrize(
+    "link",
+    [
+        pytest.param("oss://bucket/x.png", id="oss"),
+        pytest.param("data:image/png;base64,AAAA", id="data URI"),
+        pytest.param("ftp://x/y.png", id="ftp"),
+    ],
+)
 def test_unsupported_link_schemes_are_refused(link: str) -> None:
     header = f'[refs.web]\nimage = "{link}"\n'
     assert (

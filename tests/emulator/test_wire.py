@@ -84,6 +84,20 @@ def test_reference_video_caps_duration_at_10() -> None:
             "cannot unmarshal string into Go struct field .parameters.watermark of type bool",
         ),
     ],
+    ids=[
+        "unknown model",
+        "no model",
+        "empty input",
+        "no media",
+        "prompt too long",
+        "too many references",
+        "only a first frame",
+        "a voice on a first frame",
+        "unknown media type",
+        "lowercase resolution",
+        "negative seed",
+        "boolean as a string",
+    ],
 )
 def test_bad_bodies_get_the_service_kind_of_message(change: dict[str, Any], words: str) -> None:
     assert words in refusal({**body(), **change})

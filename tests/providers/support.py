@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,28 @@ class RecordingSleep:
         await anyio.sleep(min(seconds, 0.005))
 
 
+class ManualClock:
+    """The emulator's clock in a test: still until `advance` moves it."""
+
+    def __init__(self, now: float = 1_750_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @contextmanager
-def emulator(**options: Any) -> Iterator[RunningEmulator]:
+def emulator(*, clock: Callable[[], float] | None = None, **options: Any) -> Iterator[RunningEmulator]:
     options.setdefault("latency", 0.2)
-    with start_in_thread(EmulatorOptions(**options)) as running:
-        yield running
+    if clock is None:
+        with start_in_thread(EmulatorOptions(**options)) as running:
+            yield running
+    else:
+        with start_in_thread(EmulatorOptions(**options), clock=clock) as running:
+            yield running
 
 
 def engine(
@@ -112,7 +129,8 @@ def body(
     }
 
 
-async def wait_for_final(client: Provider, task_id: str, limit: float = 30.0) -> TaskStatus:
+async def wait_for_final(client: Provider, task_id: str, limit: float = 120.0) -> TaskStatus:
+    """Polls until the task ends, as the executor would; `limit` is only a net under a hung emulator."""
     with anyio.fail_after(limit):
         while True:
             status = await client.query(task_id)

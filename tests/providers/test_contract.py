@@ -18,6 +18,7 @@ from renderspec.providers.dashscope import DashScopeProvider
 from .support import (
     KEY,
     OPEN,
+    ManualClock,
     RecordingSleep,
     body,
     close_all,
@@ -184,15 +185,17 @@ async def test_always_cut_downloads_fail_and_leave_no_partial_file(tmp_path: Pat
 
 
 async def test_result_links_expire_and_a_fresh_query_gives_a_working_one(tmp_path: Path) -> None:
-    import anyio
-
-    with emulator(url_ttl=1) as running:
+    clock = ManualClock()
+    with emulator(url_ttl=60, latency=0, clock=clock) as running:  # no latency: done once rendered
         client = provider("dashscope", running.url, attempts=2)
         links = await upload_all(client)
         task_id = (await client.create(body(links))).task_id
-        old = (await wait_for_final(client, task_id)).video_url
-        assert old
-        await anyio.sleep(2.1)
+        done = await wait_for_final(client, task_id)
+        old = done.video_url
+        assert old, (done.state, done.code, done.message)
+        clock.advance(59)
+        assert await client.download(old, tmp_path / "v.mp4") > 0
+        clock.advance(2)
         with pytest.raises(Rejected, match="expired") as caught:
             await client.download(old, tmp_path / "v.mp4")
         assert caught.value.hint and "fresh link" in caught.value.hint
@@ -230,7 +233,7 @@ async def test_an_unreachable_media_link_fails_the_task_as_the_service_would() -
 
 
 async def test_cancel_works_only_while_pending() -> None:
-    with emulator(concurrency=1, latency=30) as running:
+    with emulator(concurrency=1, hold=True) as running:  # the first task holds the only slot
         client = provider("dashscope", running.url)
         links = await upload_all(client)
         running_task = (await client.create(body(links))).task_id
