@@ -125,6 +125,27 @@ MUTANTS = (
         ("tests/test_media.py",),
     ),
     Mutant(
+        "14: string and list multiplication are not bounded before they run",
+        "renderspec/core/sandbox.py",
+        "        _check_binop(operator, left, right, self.cap)\n",
+        "",
+        ("tests/core/test_limits.py",),
+    ),
+    Mutant(
+        "14: loop iterations are not counted",
+        "renderspec/core/sandbox.py",
+        "        node.iter = _hook(_COUNTED, node.iter)\n",
+        "",
+        ("tests/core/test_limits.py",),
+    ),
+    Mutant(
+        "14: a shot's matrix may make any number of shots",
+        "renderspec/core/expansion.py",
+        "        if count > self.limits.max_matrix:\n",
+        "        if False:\n",
+        ("tests/core/test_limits.py",),
+    ),
+    Mutant(
         "5: plan does not compare a cache object's size with its record",
         "renderspec/store.py",
         '            return os.stat(f"{base}/video.mp4").st_size == size and os.path.isfile(f"{base}/meta.json")\n',
