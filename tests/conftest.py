@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -45,6 +46,26 @@ def run_cli(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), env=env or {}, cwd=cwd, stdout=out, stderr=err)
     return Run(code, out.getvalue(), err.getvalue())
+
+
+def env_for(service: Any, key: str = "sk-test-build") -> dict[str, str]:
+    """The environment that points the real DashScope client at an emulator (or a gateway), by object or URL."""
+    url = service if isinstance(service, str) else service.url
+    return {"RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": key}
+
+
+def creates(service: Any) -> list[dict[str, Any]]:
+    """Every task the emulator made, with its request: how many paid submissions there were."""
+    import httpx
+
+    url = service if isinstance(service, str) else service.url
+    return list(httpx.get(f"{url}/_emulator/tasks").json()["tasks"])
+
+
+def fast(project: Path) -> Path:
+    """Polls the emulator every 50 ms (its tasks take a fraction of a second)."""
+    (project / "renderspec.toml").write_text("[renderspec]\npoll_interval = 0.05\n")
+    return project
 
 
 def write_png(path: Path, size: tuple[int, int] = (320, 480), colour: tuple[int, int, int] = (200, 100, 50)) -> Path:

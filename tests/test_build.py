@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
 from renderspec.media import verify_render
-from tests.conftest import run_cli, write_png
+from tests.conftest import creates, env_for, fast, run_cli, write_png
 
 SHOTS = 8
 
@@ -28,23 +27,6 @@ SHOTS = 8
 def service() -> Iterator[RunningEmulator]:
     with start_in_thread(EmulatorOptions(latency=0.2, concurrency=4)) as running:
         yield running
-
-
-def env_for(running: RunningEmulator) -> dict[str, str]:
-    return {
-        "RENDERSPEC_PROVIDER": "dashscope",
-        "RENDERSPEC_BASE_URL": running.url,
-        "DASHSCOPE_API_KEY": "sk-build-test",
-    }
-
-
-def creates(running: RunningEmulator) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{running.url}/_emulator/tasks").json()["tasks"])
-
-
-def fast(project: Path) -> Path:
-    (project / "renderspec.toml").write_text("[renderspec]\npoll_interval = 0.05\n")
-    return project
 
 
 def test_first_build_renders_everything_and_the_second_renders_nothing(
@@ -376,21 +358,6 @@ def test_the_key_is_never_sent_over_plain_http_off_loopback(example_project: Pat
         env={"RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": "sk-x"},
     )
     assert run.code == 2 and "must be https://" in run.err and "sk-x" not in run.err
-
-
-def test_corrupted_downloads_are_fetched_again_and_never_cached(example_project: Path) -> None:
-    project = fast(example_project)
-    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=4, corrupt_rate=0.5, seed=4)) as running:
-        runs = [run_cli("build", "--keep-going", cwd=project, env=env_for(running))]
-        assert "failed verification: the result is not a playable video (Invalid data found" in runs[0].err
-        while runs[-1].code != 0 and len(runs) < 6:  # a shot unlucky three times stays journaled, not cached
-            runs.append(run_cli("build", "--keep-going", cwd=project, env=env_for(running)))
-        assert runs[-1].code == 0, runs[-1].out + runs[-1].err
-        assert len(creates(running)) == SHOTS
-        assert httpx.get(f"{running.url}/_emulator/stats").json()["requests"]["download"] > SHOTS
-    for meta in (project / "cache" / "objects").rglob("meta.json"):
-        entry = json.loads(meta.read_text())
-        verify_render(meta.parent / "video.mp4", size=None, seconds=entry["video"]["seconds"])
 
 
 def test_always_corrupted_results_fail_the_shot_and_stay_journaled(project: Path) -> None:

@@ -18,12 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
-from tests.conftest import run_cli
+from tests.conftest import creates, env_for, fast, run_cli
 from tests.gateway import gateway
 
 ONE_SHOT = (
@@ -36,19 +35,6 @@ ONE_SHOT = (
 def service() -> Iterator[RunningEmulator]:
     with start_in_thread(EmulatorOptions(latency=0.1, concurrency=8)) as running:
         yield running
-
-
-def env_for(url: str) -> dict[str, str]:
-    return {"RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": "sk-ledger-test"}
-
-
-def tasks_of(running: RunningEmulator) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{running.url}/_emulator/tasks").json()["tasks"])
-
-
-def fast(project: Path) -> Path:
-    (project / "renderspec.toml").write_text("[renderspec]\npoll_interval = 0.05\n")
-    return project
 
 
 def one_shot(project: Path, prompt: str, seed: int | None = None, shot_id: str = "walk") -> None:
@@ -105,7 +91,7 @@ def test_a_create_answered_with_a_gateway_error_is_found_not_sent_again(
         proxy.create_status = status
         run = run_cli("build", "--keep-going", cwd=project, env=env_for(proxy.url))
     assert run.code == 0, run.out + run.err
-    made = tasks_of(service)
+    made = creates(service)
     assert proxy.creates_seen == 8 and len(made) == 8
     assert len({json.dumps(task["request"], sort_keys=True) for task in made}) == 8
     assert "found its task" in run.err
@@ -126,11 +112,11 @@ def test_a_superseded_task_is_never_cached_under_a_new_key(project: Path, servic
     with gateway(service.url) as proxy:
         proxy.hold_creates = True  # v3's create hangs before it reaches the service
         output = kill_when(project, env_for(proxy.url), lambda: unanswered_create(project) and proxy.creates_seen > 0)
-    assert len(tasks_of(service)) == 2, output
+    assert len(creates(service)) == 2, output
     again = run_cli("build", cwd=project, env=env_for(service.url))
     assert again.code == 0, again.out + again.err
     assert "the lost create never reached the service; it will be sent again" in again.out
-    made = tasks_of(service)
+    made = creates(service)
     assert [task["request"]["input"]["prompt"] for task in made] == [
         "image 1 walks v1",
         "image 1 walks v2",
@@ -146,7 +132,7 @@ def test_a_task_only_the_cache_remembers_is_never_adopted(project: Path, service
     fast(project)
     one_shot(project, "walks", seed=1, shot_id="first")
     assert run_cli("build", cwd=project, env=env_for(service.url)).code == 0
-    (first_task,) = [task["task_id"] for task in tasks_of(service)]
+    (first_task,) = [task["task_id"] for task in creates(service)]
     (project / "renderspec.lock").unlink()  # the lock save that a kill lost
     one_shot(project, "walks", seed=2, shot_id="second")  # the same prompt and length: only the seed differs
     with gateway(service.url) as proxy:
@@ -154,7 +140,7 @@ def test_a_task_only_the_cache_remembers_is_never_adopted(project: Path, service
         output = kill_when(project, env_for(proxy.url), lambda: unanswered_create(project) and proxy.creates_seen > 0)
     again = run_cli("build", cwd=project, env=env_for(service.url))
     assert again.code == 0, output + again.out + again.err
-    made = tasks_of(service)
+    made = creates(service)
     assert len(made) == 2 and made[1]["request"]["parameters"]["seed"] == 2
     key = json.loads(run_cli("plan", "--json", cwd=project, env=env_for(service.url)).out)["shots"][0]["key"]
     assert metas(project)[key]["task_id"] == made[1]["task_id"] != first_task
@@ -176,10 +162,10 @@ def test_apiyi_has_no_task_list_so_a_lost_create_stops_the_build_until_a_person_
         assert first.code == 1 and "--adopt SHOT=TASK_ID" in first.out, first.out + first.err
         stopped = run_cli("build", cwd=project, env=env)
         assert stopped.code == 2 and "shot walk" in stopped.err and "cannot list tasks" in stopped.err
-        (task,) = tasks_of(service)
+        (task,) = creates(service)
         adopted = run_cli("build", "--adopt", f"walk={task['task_id']}", cwd=project, env=env)
     assert adopted.code == 0, adopted.out + adopted.err
-    assert len(tasks_of(service)) == 1
+    assert len(creates(service)) == 1
     (meta,) = metas(project).values()
     assert meta["task_id"] == task["task_id"]
     (sent,) = meta["request_sent"]["input"]["media"]  # the record keeps no megabytes of base64

@@ -21,7 +21,7 @@ from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
 from renderspec.errors import StorageError
 from renderspec.fsutil import write_atomic
-from tests.conftest import Run, run_cli, write_png
+from tests.conftest import Run, creates, env_for, run_cli, write_png
 from tests.gateway import gateway
 
 SPEC = (
@@ -35,18 +35,10 @@ def service() -> Iterator[RunningEmulator]:
         yield running
 
 
-def env_for(url: str, key: str = "sk-untrusted") -> dict[str, str]:
-    return {"RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": url, "DASHSCOPE_API_KEY": key}
-
-
 def walk(project: Path, image: str = "refs/mia.png") -> Path:
     (project / "renderspec.toml").write_text("[renderspec]\npoll_interval = 0.05\n")
     (project / "specs" / "walk.toml").write_text(SPEC.replace("IMAGE", image))
     return project
-
-
-def tasks_of(running: RunningEmulator) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{running.url}/_emulator/tasks").json()["tasks"])
 
 
 def one_line_error(run: Run, code: int) -> str:
@@ -80,7 +72,7 @@ def test_journal_keys_that_are_paths_touch_nothing_outside_the_project(
     assert run.code == 0, run.out + run.err
     assert tree(outside) == before
     assert run.err.count("ignoring the damaged journal record") == 2
-    assert len(tasks_of(service)) == 1
+    assert len(creates(service)) == 1
 
 
 @pytest.mark.parametrize(
@@ -172,7 +164,7 @@ def test_a_reference_outside_the_project_is_refused_unless_its_folder_is_allowed
     run = run_cli("check", cwd=project, env={})
     assert run.code == 1, run.out
     assert "refs.mia.image:" in run.out and "is outside the project" in run.out and "allow_outside" in run.out
-    assert run_cli("build", cwd=project, env=env_for(service.url)).code == 2 and tasks_of(service) == []
+    assert run_cli("build", cwd=project, env=env_for(service.url)).code == 2 and creates(service) == []
     (project / "renderspec.toml").write_text(
         f'[renderspec]\npoll_interval = 0.05\nallow_outside = ["{tmp_path / "private"}"]\n'
     )
@@ -252,7 +244,7 @@ def test_a_bad_answer_fails_the_shot_and_the_paid_task_stays_journaled(
         assert "the answer is larger than 4 MB; it was not read" in run.out
     assert len(list((project / "cache" / "journal").glob("*.json"))) == 1
     again = run_cli("build", cwd=project, env=env_for(service.url))  # the honest service: collected, not paid again
-    assert again.code == 0 and len(tasks_of(service)) == 1, again.out + again.err
+    assert again.code == 0 and len(creates(service)) == 1, again.out + again.err
 
 
 @pytest.mark.parametrize("task_id", ["a/../b", "line\nbreak", "", "x" * 300], ids=["slash", "newline", "empty", "huge"])
@@ -271,9 +263,9 @@ def test_a_create_answer_with_an_unusable_task_id_is_never_journaled(
         proxy.rewrite = rewrite
         run = run_cli("build", cwd=project, env=env_for(proxy.url))
     assert run.code == 0, run.out + run.err  # the unknown outcome is resolved: the task it made is found
-    assert len(tasks_of(service)) == 1 and "found its task" in run.err
+    assert len(creates(service)) == 1 and "found its task" in run.err
     lock = (project / "renderspec.lock").read_text()
-    assert tasks_of(service)[0]["task_id"] in lock
+    assert creates(service)[0]["task_id"] in lock
 
 
 # -- 12, 13. the environment -----------------------------------------------------------------------
@@ -294,7 +286,7 @@ def test_a_full_disk_names_the_file_and_leaves_nothing_half_written(project: Pat
     (project / "cache" / "lock").symlink_to("/dev/full")
     err = one_line_error(run_cli("build", cwd=project, env=env_for(service.url)), 2)
     assert f"renderspec: error: no space left on device while writing {project}/cache/lock" in err
-    assert tasks_of(service) == []
+    assert creates(service) == []
 
 
 def test_an_atomic_write_that_fails_keeps_the_old_content_and_no_temporary_file(

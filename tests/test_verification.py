@@ -21,27 +21,14 @@ from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
 from renderspec.errors import InvalidOutput
 from renderspec.media import verify_render
-from tests.conftest import run_cli
+from tests.conftest import creates, env_for, fast, run_cli
 
 SHOTS = 8
 KEY = "sk-verification-test"
 
 
-def env_for(running: RunningEmulator) -> dict[str, str]:
-    return {"RENDERSPEC_PROVIDER": "dashscope", "RENDERSPEC_BASE_URL": running.url, "DASHSCOPE_API_KEY": KEY}
-
-
-def creates(running: RunningEmulator) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{running.url}/_emulator/tasks").json()["tasks"])
-
-
 def downloads(running: RunningEmulator) -> int:
     return int(httpx.get(f"{running.url}/_emulator/stats").json()["requests"].get("download", 0))
-
-
-def fast(project: Path) -> Path:
-    (project / "renderspec.toml").write_text("[renderspec]\npoll_interval = 0.05\n")
-    return project
 
 
 def one_shot(project: Path) -> Path:
@@ -59,12 +46,19 @@ def cached_videos(project: Path) -> list[tuple[Path, dict[str, Any]]]:
     ]
 
 
-def test_short_bodies_are_fetched_again_and_every_shot_is_rendered_once(example_project: Path) -> None:
+FAULTS = {
+    "short-body": ({"short_body_rate": 0.5, "seed": 3}, "the result is cut short: its video packets cover"),
+    "corrupt-header": ({"corrupt_rate": 0.5, "seed": 4}, "the result is not a playable video (Invalid data found"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_damaged_downloads_are_fetched_again_and_every_shot_is_rendered_once(example_project: Path, fault: str) -> None:
     project = fast(example_project)
-    options = EmulatorOptions(latency=0.1, concurrency=4, short_body_rate=0.5, seed=3)
-    with start_in_thread(options) as running:
+    faults, message = FAULTS[fault]
+    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=4, **faults)) as running:
         runs = [run_cli("build", "--keep-going", cwd=project, env=env_for(running))]
-        assert "failed verification: the result is cut short: its video packets cover" in runs[0].err
+        assert f"failed verification: {message}" in runs[0].err
         while runs[-1].code != 0 and len(runs) < 6:  # a shot unlucky three times stays journaled, not cached
             runs.append(run_cli("build", "--keep-going", cwd=project, env=env_for(running)))
         assert runs[-1].code == 0, runs[-1].out + runs[-1].err
