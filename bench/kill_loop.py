@@ -61,7 +61,7 @@ def main() -> int:
         [sys.executable, "-m", "renderspec", "emulator", "--port", "0", "--latency", "1.5", "--concurrency", "8",
          "--throttle", "0.2", "--error-rate", "0.05", "--drop-rate", "0.15", "--stall-rate", "0.05",
          "--stall-seconds", "2", "--truncate-rate", "0.1", "--seed", str(args.seed)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert emulator.stdout is not None
     url = emulator.stdout.readline().split()[-1]

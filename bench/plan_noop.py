@@ -79,6 +79,7 @@ def fake_build(root: Path) -> None:
                 shot["resolution"],
                 shot["ratio"],
                 "task-" + key[:8],
+                video_size=1,
             ),
         )
     manifest.save()
