@@ -84,10 +84,8 @@ def run_build(
             return EXIT_OK
         _apply_decisions(project.journal, selected, args)
         results: list[ShotResult] = []
-        journal = project.journal.records()
-        if (
-            to_render or journal
-        ):  # journaled tasks are collected (or lost creates settled) even when nothing else renders
+        # Journaled tasks are collected (and lost creates settled) even when nothing else renders.
+        if to_render or project.journal.records():
             try:
                 results = anyio.run(_render, settings, env, args, project, outputs, to_render, human)
             except KeyboardInterrupt:
@@ -99,8 +97,8 @@ def run_build(
                     file=err,
                 )
                 raise
-            for warning in dict.fromkeys(project.journal.warnings):
-                print(f"renderspec: warning: {warning}", file=err)
+        for warning in dict.fromkeys(project.journal.warnings):
+            print(f"renderspec: warning: {warning}", file=err)
         if project.whole_project and not args.shots:
             current = {shot.id for shot in plan.shots}
             for shot_id in [shot_id for shot_id in project.manifest.entries if shot_id not in current]:

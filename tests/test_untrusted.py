@@ -123,6 +123,17 @@ def test_damaged_journal_records_are_reported_and_the_build_goes_on(
     assert (project / "renders" / "walk.mp4").exists()
 
 
+def test_a_damaged_journal_record_is_reported_even_when_nothing_renders(
+    project: Path, service: RunningEmulator
+) -> None:
+    walk(project)
+    assert run_cli("build", cwd=project, env=env_for(service.url)).code == 0
+    (project / "cache" / "journal" / f"{'c' * 64}.json").write_text("[1, 2, 3]")
+    run = run_cli("build", cwd=project, env=env_for(service.url))
+    assert run.code == 0 and "nothing to render: 1 shot cached" in run.out, run.out + run.err
+    assert "ignoring the damaged journal record" in run.err and "moved to" in run.err
+
+
 def test_garbage_in_the_speed_memos_is_ignored_and_rebuilt(project: Path, service: RunningEmulator) -> None:
     walk(project)
     assert run_cli("build", cwd=project, env=env_for(service.url)).code == 0
