@@ -27,6 +27,7 @@ from renderspec.project import ProjectPlan, plan_project
 from renderspec.providers.factory import open_provider
 from renderspec.recovery import resolve_journal
 from renderspec.settings import Settings
+from renderspec.store import LocalStore
 from renderspec.uploads import FileUploadMemo
 from renderspec.workspace import sweep_memo_debris, workspace_lock
 
@@ -213,40 +214,44 @@ def _restore_cached(
 
     An object is re-hashed before it is materialised: a damaged one is moved aside and its shot
     renders again (returned by key, as stale). A render in renders/ that differs from the cache
-    is replaced, never trusted.
+    is replaced, never trusted. An intact render recorded in the lock costs a stat, not a read:
+    `plan` already matched the object's size with the lock's.
     """
+    store = project.store
     restored = 0
     damaged: dict[str, PlannedShot] = {}
     for shot in shots:
         if shot.state is not State.CACHED:
-            problem = project.store.check(shot.key) if project.store.has(shot.key) else None
+            problem = store.check(shot.key) if store.has(shot.key) else None
             if problem is not None:  # planned as damaged: moved out of the way, so the shot renders
-                moved = project.store.quarantine(shot.key, problem)
-                project.store.warnings.append(
-                    f"shot {shot.id}: the cached render is damaged ({problem}); moved it to {moved}"
-                )
+                _set_aside(store, shot, problem)
             continue
-        entry = project.store.get(shot.key)
         locked = project.manifest.entries.get(shot.id)
-        recorded = locked is not None and (locked.key, locked.spec, locked.video_size) == (
-            shot.key,
-            shot.spec,
-            entry and entry.size,
-        )
-        if entry is not None and recorded and outputs.is_intact(shot.id, entry):
+        if (
+            locked is not None
+            and (locked.key, locked.spec) == (shot.key, shot.spec)
+            and locked.video_size is not None
+            and outputs.is_intact(shot.id, store.video_of(shot.key), locked.video_sha256)
+        ):
             continue
-        problem = project.store.check(shot.key) if entry is not None else "it is missing or unreadable"
-        if entry is None or problem is not None:
-            if entry is not None:
-                moved = project.store.quarantine(shot.key, problem or "damaged")
-                project.store.warnings.append(
-                    f"shot {shot.id}: the cached render is damaged ({problem}); moved it to {moved}, it will render again"
-                )
-            damaged[shot.key] = shot.with_state(State.STALE, (f"the cached render was damaged: {problem}",))
+        entry = store.get(shot.key)
+        if entry is None:
+            problem = "it is missing or unreadable"
+        elif (problem := store.check(shot.key)) is not None:
+            _set_aside(store, shot, problem)
+        else:
+            outputs.commit(shot, entry, entry.task_id)
+            restored += 1
             continue
-        outputs.commit(shot, entry, entry.task_id)
-        restored += 1
+        damaged[shot.key] = shot.with_state(State.STALE, (f"the cached render was damaged: {problem}",))
     return restored, damaged
+
+
+def _set_aside(store: LocalStore, shot: PlannedShot, problem: str) -> None:
+    moved = store.quarantine(shot.key, problem)
+    store.warnings.append(
+        f"shot {shot.id}: the cached render is damaged ({problem}); moved it to {moved}; it will render again"
+    )
 
 
 def _apply_decisions(journal: Journal, shots: list[PlannedShot], args: BuildArguments) -> None:

@@ -56,8 +56,6 @@ class BuildOptions:
     timeout: float = 1200.0
     keep_going: bool = False
     size_tolerance: float = 0.0
-    settle: float | None = None
-    """How long after a lost answer an empty task list is trusted (default: one poll interval)."""
 
 
 class Outputs(Protocol):
@@ -325,7 +323,7 @@ class Executor:
             self._known | set(claimed),
             poll_interval=self.options.poll_interval,
             patience=self.options.timeout,
-            settle=self.options.poll_interval if self.options.settle is None else self.options.settle,
+            settle=self.options.poll_interval,  # an empty list is trusted one poll after the answer was lost
             clock=self.clock,
             sleep=self.sleep,
         )

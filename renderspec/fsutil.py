@@ -75,7 +75,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def remove_debris(folder: Path, pattern: str, *, older_than: float = 0.0, now: float | None = None) -> int:
+def remove_debris(folder: Path, pattern: str, *, older_than: float = 0.0) -> int:
     """Deletes temporary files a killed process left in `folder` (those matching `pattern`).
 
     Only files untouched for `older_than` seconds go, so a writer that is still running (a `plan`
@@ -83,7 +83,7 @@ def remove_debris(folder: Path, pattern: str, *, older_than: float = 0.0, now: f
     """
     if not folder.is_dir():
         return 0
-    moment = time.time() if now is None else now
+    moment = time.time()
     removed = 0
     for leftover in folder.glob(pattern):
         with contextlib.suppress(OSError):

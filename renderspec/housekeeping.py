@@ -7,7 +7,6 @@ there: `clean` removes a file only when renderspec materialised it and nobody ch
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -61,17 +60,16 @@ def clean(settings: Settings, cwd: Path, out: TextIO, *, dry_run: bool, everythi
     folder = settings.root / renders
     current = {f"{renders}/{shot.id}.mp4" for shot in project.plan.shots}
     named = set(index.files) | {entry.output for entry in manifest.entries.values()}
-    objects = _object_inodes(project.store.keys(), project.store.path_of)
+    objects = project.store.inodes()
     doomed: list[str] = []
     kept: list[str] = []
     for path in sorted(folder.glob("*.mp4")) if folder.is_dir() else []:
         rel = f"{renders}/{path.name}"
         if not everything and rel in current:
             continue
-        stat_known = rel in named or _is_object(path, objects)
-        if stat_known and made_by_renderspec(path, rel, index, manifest, objects):
+        if made_by_renderspec(path, rel, index, manifest, objects):
             doomed.append(rel)
-        elif stat_known:
+        elif rel in named:
             kept.append(rel)
     for rel in doomed:
         if not dry_run:
@@ -116,22 +114,3 @@ def verify(settings: Settings, cwd: Path, out: TextIO) -> int:
             file=out,
         )
         return EXIT_DAMAGED if damaged else EXIT_OK
-
-
-def _object_inodes(keys: set[str], path_of: Callable[[str], Path]) -> set[tuple[int, int]]:
-    inodes: set[tuple[int, int]] = set()
-    for key in keys:
-        try:
-            stat = (path_of(key) / "video.mp4").stat()
-        except OSError:
-            continue
-        inodes.add((stat.st_dev, stat.st_ino))
-    return inodes
-
-
-def _is_object(path: Path, objects: set[tuple[int, int]]) -> bool:
-    try:
-        stat = path.stat()
-    except OSError:
-        return False
-    return (stat.st_dev, stat.st_ino) in objects

@@ -18,8 +18,10 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from renderspec.core.keys import is_key
 from renderspec.core.model import PlannedShot
@@ -170,44 +172,48 @@ class ProjectOutputs:
         with contextlib.suppress(StorageError):  # the index only helps clean and the intact check
             self.index.save()
 
-    def is_intact(self, shot_id: str, entry: Entry) -> bool:
-        """Whether renders/<shot>.mp4 holds exactly the cached render (stat first, hash only when it moved)."""
+    def is_intact(self, shot_id: str, video: Path, sha256: str) -> bool:
+        """Whether renders/<shot>.mp4 holds exactly the cached `video` (stat first, hash only when it moved)."""
         output = self.output_path(shot_id)
-        target = self.root / output
         try:
-            stat, source = target.stat(), entry.video.stat()
+            source = video.stat()
         except OSError:
             return False
-        if (stat.st_dev, stat.st_ino) == (source.st_dev, source.st_ino):
-            return True  # the read-only cache object itself
-        made = self.index.files.get(output)
-        if made is not None and made.sha256 == entry.sha256 and made.matches(stat):
-            return True
-        if stat.st_size != entry.size or file_sha256(target) != entry.sha256:
-            return False
-        self.index.note(output, entry.sha256, target)
-        return True
+        how = vouch(self.root / output, output, {sha256}, self.index, {(source.st_dev, source.st_ino)})
+        if how == "hashed":
+            self.index.note(output, sha256, self.root / output)
+        return how is not None
 
     def sweep(self) -> int:
         """Temporary files of materialisations a kill interrupted (call under the workspace lock)."""
         return remove_debris(self.root / self.renders, f".*{TEMP_SUFFIX}")
 
 
-def made_by_renderspec(
-    path: Path, rel: str, index: RendersIndex, manifest: Manifest, object_inodes: set[tuple[int, int]]
-) -> bool:
-    """Whether `path` is a render renderspec materialised and nobody has changed since."""
+def vouch(path: Path, rel: str, expected: Set[str], index: RendersIndex, objects: Set[tuple[int, int]]) -> str | None:
+    """How `path` is known to hold one of the `expected` renders as renderspec put it there, or None.
+
+    "linked": it is one of the cache `objects` (read-only); "recorded": unchanged since the index
+    noted it (a stat); "hashed": its bytes are expected ones. A symlink or a folder is never vouched for.
+    """
     try:
         stat = path.lstat()
     except OSError:
-        return False
-    if not path.is_file() or path.is_symlink():
-        return False
-    if (stat.st_dev, stat.st_ino) in object_inodes:
-        return True
+        return None
+    if not S_ISREG(stat.st_mode):
+        return None
+    if (stat.st_dev, stat.st_ino) in objects:
+        return "linked"
     made = index.files.get(rel)
-    if made is not None and made.matches(stat):
-        return True
+    if made is not None and made.sha256 in expected and made.matches(stat):
+        return "recorded"
+    return "hashed" if expected and file_sha256(path) in expected else None
+
+
+def made_by_renderspec(
+    path: Path, rel: str, index: RendersIndex, manifest: Manifest, objects: Set[tuple[int, int]]
+) -> bool:
+    """Whether `path` is a render renderspec materialised (as the index or the lock says) and nobody has changed since."""
+    made = index.files.get(rel)
     expected = {made.sha256} if made else set()
     expected |= {entry.video_sha256 for entry in manifest.entries.values() if entry.output == rel}
-    return bool(expected) and file_sha256(path) in expected
+    return vouch(path, rel, expected, index, objects) is not None

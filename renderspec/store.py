@@ -83,6 +83,9 @@ class LocalStore:
             raise ValueError(f"not a content key: {key!r}")
         return self.folder / key[:2] / key
 
+    def video_of(self, key: str) -> Path:
+        return self.path_of(key) / "video.mp4"
+
     # -- lookups -----------------------------------------------------------------------------
 
     def has(self, key: str, size: int | None = None) -> bool:
@@ -113,6 +116,15 @@ class LocalStore:
             for path in prefix.iterdir()
             if is_key(path.name) and path.name.startswith(prefix.name) and (path / "meta.json").is_file()
         }
+
+    def inodes(self) -> set[tuple[int, int]]:
+        """(device, inode) of every entry's video: what a hard-linked render in renders/ shares."""
+        found: set[tuple[int, int]] = set()
+        for key in self.keys():
+            with contextlib.suppress(OSError):
+                stat = self.video_of(key).stat()
+                found.add((stat.st_dev, stat.st_ino))
+        return found
 
     def get(self, key: str) -> Entry | None:
         """The entry, when its record is readable and its video has the recorded size."""
