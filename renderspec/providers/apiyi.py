@@ -18,7 +18,7 @@ import anyio
 from renderspec.errors import Rejected
 from renderspec.providers.base import Submitted, TaskState, TaskStatus, TaskSummary
 from renderspec.providers.dashscope import sent_facts, submitted_from
-from renderspec.providers.http import HttpEngine, json_object, text_field
+from renderspec.providers.http import HttpEngine, json_object, link_field, text_field
 
 BASE_URL = "https://api.apiyi.com"
 CREATE_PATH = "/wan/api/v1/services/aigc/video-generation/video-synthesis"
@@ -74,9 +74,7 @@ class ApiyiProvider:
         answer = json_object(response, who="APIYI")
         raw_status = text_field(answer.get("status"), 40) or ""
         code, message = _failure(answer)
-        link = answer.get("result_url")
-        if link is not None and not isinstance(link, str):
-            raise Rejected(f"APIYI's answer for task {task_id} has a result_url that is not a link: {str(link)[:80]}")
+        link = link_field(answer.get("result_url"), who="APIYI", task_id=task_id, name="result_url")
         return TaskStatus(
             task_id=task_id,
             state=STATES.get(raw_status.lower(), TaskState.OTHER),

@@ -13,7 +13,7 @@ import httpx
 from renderspec.core.keys import is_task_id
 from renderspec.errors import OutcomeUnknown, Rejected
 from renderspec.providers.base import MemoryUploadMemo, Submitted, TaskState, TaskStatus, TaskSummary, UploadMemo
-from renderspec.providers.http import HttpEngine, json_object, parse_json, text_field
+from renderspec.providers.http import HttpEngine, json_object, link_field, parse_json, text_field
 
 BASE_URLS: Mapping[str, str] = {
     "beijing": "https://dashscope.aliyuncs.com",
@@ -85,7 +85,7 @@ class DashScopeProvider:
             task_id=task_id,
             state=parse_state(raw_status),
             raw_status=raw_status,
-            video_url=_link(task_id, output.get("video_url")),
+            video_url=link_field(output.get("video_url"), who="the service", task_id=task_id, name="video_url"),
             code=text_field(output.get("code")),
             message=text_field(output.get("message")),
             request_id=text_field(answer.get("request_id")),
@@ -226,12 +226,6 @@ def _reported_facts(output: Mapping[str, Any], usage: Mapping[str, Any]) -> dict
     if isinstance(ratio, str):
         facts["ratio"] = ratio
     return facts
-
-
-def _link(task_id: str, value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise Rejected(f"the service's answer for task {task_id} has a video_url that is not a link: {str(value)[:80]}")
 
 
 def _list_time(epoch: float) -> str:

@@ -352,6 +352,13 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str, str | None
     )
 
 
+def link_field(value: Any, *, who: str, task_id: str, name: str) -> str | None:
+    """A result link from an answer: absent, or a string; anything else is a bad answer."""
+    if value is None or isinstance(value, str):
+        return value
+    raise Rejected(f"{who}'s answer for task {task_id} has a {name} that is not a link: {str(value)[:80]}")
+
+
 def text_field(value: Any, limit: int = 300) -> str | None:
     """A field of an answer as short text (answers are untrusted: numbers, lists, megabytes)."""
     if value is None or isinstance(value, dict | list):
