@@ -11,6 +11,10 @@
     │   ├── JobFailed             the task ended FAILED (code and message from the service)
     │   ├── JobTimedOut           the task did not finish before the client's deadline
     │   └── OutcomeUnknown        a create may have reached the service: never resend blindly
+    ├── RemoteError               the shared remote cache cannot be used as asked
+    │   ├── RemoteUnavailable     cannot be reached (network trouble, 5xx after the retries)
+    │   ├── RemoteDenied          the credentials are missing or lack the right (401/403)
+    │   └── RemoteMissing         the object is not on the remote (404)
     └── InvalidOutput             a downloaded video is not what was asked for
 
 Imports nothing from renderspec, so any module may raise these.
@@ -102,6 +106,26 @@ class JobTimedOut(ProviderError):
 
 class OutcomeUnknown(ProviderError):
     """A create request may have reached the service; resending it could pay twice."""
+
+
+class RemoteError(RenderspecError):
+    """The remote cache answered something renderspec cannot use; `remote` is its URL (never a credential)."""
+
+    def __init__(self, message: str, *, remote: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.remote = remote
+
+
+class RemoteUnavailable(RemoteError):
+    """The remote cannot be reached, or kept failing (5xx, 429) through every retry."""
+
+
+class RemoteDenied(RemoteError):
+    """The remote refused the credentials, or they lack the right (401/403): a write degrades to read-only."""
+
+
+class RemoteMissing(RemoteError):
+    """The object asked for is not on the remote."""
 
 
 class InvalidOutput(RenderspecError):

@@ -1,0 +1,50 @@
+"""What a remote cache backend offers: a handful of blob operations on paths under its prefix.
+
+Backends know nothing of keys, metas or signing (that is `renderspec.remote.tier`); they move
+bytes, batch existence questions, retry what may be retried and translate every failure into a
+`RemoteError`. They are synchronous (boto3 is) and thread-safe: the tier runs them in threads.
+
+Paths are relative to the backend's prefix and use `/`, e.g. `v1/objects/<key>/meta.json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Protocol
+
+MAX_SMALL = 4 * 2**20  # a meta record (or, later, a claim) is a few KB: nothing near this is one
+
+
+class Backend(Protocol):
+    url: str
+    """The remote as the user wrote it (never with a credential): shown in messages."""
+
+    def exists(self, paths: Collection[str]) -> set[str]:
+        """Which of `paths` exist, asked in batches (S3: listings by prefix; HTTP: bounded concurrent HEADs)."""
+        ...
+
+    def read(self, path: str, limit: int = MAX_SMALL) -> bytes:
+        """A small object's bytes; RemoteMissing when absent, RemoteError when larger than `limit`."""
+        ...
+
+    def download(self, path: str, target: Path) -> int:
+        """Streams an object into `target` (a staging file the caller owns); returns its size.
+
+        A body shorter than the announced length is an error, never a short file presented as whole.
+        """
+        ...
+
+    def upload(self, path: str, source: Path) -> None:
+        """Stores a file's bytes at `path` (creating parent collections where the server needs them)."""
+        ...
+
+    def write(self, path: str, data: bytes) -> None:
+        """Stores `data` at `path`."""
+        ...
+
+    def delete(self, path: str) -> None:
+        """Removes `path`; absent is not an error."""
+        ...
+
+    def close(self) -> None: ...
