@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,8 +26,11 @@ from renderspec.outputs import ProjectOutputs, RendersIndex
 from renderspec.project import ProjectPlan, plan_project
 from renderspec.providers.factory import open_provider
 from renderspec.recovery import resolve_journal
+from renderspec.remote import open_remote
+from renderspec.remote.tier import Remote
 from renderspec.settings import Settings
-from renderspec.store import LocalStore
+from renderspec.sharing import fetch_shots, print_warnings, restore_cached, size_tolerance
+from renderspec.store import Entry
 from renderspec.uploads import FileUploadMemo
 from renderspec.workspace import sweep_memo_debris, workspace_lock
 
@@ -45,14 +48,33 @@ class BuildArguments:
     json: bool = False
     adopt: Mapping[str, str] = field(default_factory=dict)
     resubmit: Sequence[str] = ()
+    rerender_missing: bool = False
 
 
 def run_build(
     settings: Settings, env: Mapping[str, str], args: BuildArguments, cwd: Path, out: TextIO, err: TextIO
 ) -> int:
+    remote = open_remote(settings.project.remote, env, settings.root)
+    try:
+        return _build(settings, env, args, cwd, out, err, remote)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _build(
+    settings: Settings,
+    env: Mapping[str, str],
+    args: BuildArguments,
+    cwd: Path,
+    out: TextIO,
+    err: TextIO,
+    remote: Remote | None,
+) -> int:
     human = err if args.json else out
     with workspace_lock(settings.cache_dir, wait=True, notice=err):
-        project = plan_project(settings, args.paths, cwd)
+        project = plan_project(settings, args.paths, cwd, remote=remote)
+        shown = len(remote.warnings) if remote is not None else 0
         plan = project.plan
         reporting.print_problems(plan.problems, err)
         if not plan.is_valid:
@@ -72,23 +94,43 @@ def run_build(
             settings.root, settings.project.renders, project.manifest, RendersIndex(settings.cache_dir)
         )
         _sweep(project, outputs, settings)
-        restored, damaged = _restore_cached(project, outputs, selected)
+        restored, damaged = restore_cached(project, outputs, selected)
         for warning in dict.fromkeys(project.store.warnings):
             print(f"renderspec: warning: {warning}", file=err)
         selected = [damaged.get(shot.key, shot) for shot in selected]
-        to_render = [shot for shot in selected if shot.state is not State.CACHED]
         if args.dry_run:
+            pending = [shot for shot in selected if shot.state is not State.CACHED]
             if args.json:
-                reporting.write_json(reporting.plan_document(_subplan(project, to_render)), out)
+                reporting.write_json(reporting.plan_document(_subplan(project, pending)), out)
             else:
-                reporting.plain_plan(_subplan(project, to_render), human)
+                reporting.plain_plan(_subplan(project, pending), human)
             return EXIT_OK
+        fetched = 0
+        if remote is not None and any(shot.state is State.REMOTE for shot in selected):
+            got = fetch_shots(
+                project,
+                outputs,
+                selected,
+                remote,
+                tolerance=size_tolerance(settings),
+                progress=lambda shot, entry: (
+                    print(f"{shot.id}: fetched from the remote cache", file=human) if entry is not None else None
+                ),
+            )
+            selected = [got.shots.get(shot.key) or got.refused.get(shot.key) or shot for shot in selected]
+            fetched = len(got.shots)
+        shown = print_warnings(remote, err, shown)
+        missing = [shot for shot in selected if shot.state is State.MISSING]
+        if missing and settings.provider != "local" and not args.rerender_missing:
+            outputs.save()  # what was fetched stays recorded
+            return _refuse_missing(missing, remote, args, out, err)
+        to_render = [shot for shot in selected if shot.state.renders]
         _apply_decisions(project.journal, selected, args)
         results: list[ShotResult] = []
         # Journaled tasks are collected (and lost creates settled) even when nothing else renders.
         if to_render or project.journal.records():
             try:
-                results = anyio.run(_render, settings, env, args, project, outputs, to_render, human)
+                results = anyio.run(_render, settings, env, args, project, outputs, to_render, human, remote)
             except KeyboardInterrupt:
                 outputs.save()
                 open_tasks = len(project.journal.records())
@@ -100,6 +142,13 @@ def run_build(
                 raise
         for warning in dict.fromkeys(project.journal.warnings):
             print(f"renderspec: warning: {warning}", file=err)
+        print_warnings(remote, err, shown)
+        if remote is not None and remote.unshared:
+            print(
+                f"renderspec: warning: {remote.unshared} new render{'s were' if remote.unshared != 1 else ' was'} "
+                f"not shared with {remote.url}; run `renderspec push` when it can be reached",
+                file=err,
+            )
         if project.whole_project and not args.shots:
             current = {shot.id for shot in plan.shots}
             for shot_id in [shot_id for shot_id in project.manifest.entries if shot_id not in current]:
@@ -110,8 +159,45 @@ def run_build(
             by_id.get(shot.id) or ShotResult(shot, Outcome.CACHED, output=outputs.output_path(shot.id))
             for shot in selected
         ]
-        _report(final, restored, settings, args, project, out, human)
+        _report(final, restored, fetched, settings, args, project, out, human)
+        if remote is not None and remote.required and remote.unshared:
+            return EXIT_FAILED
         return EXIT_FAILED if any(result.outcome in (Outcome.FAILED, Outcome.SKIPPED) for result in final) else EXIT_OK
+
+
+def _refuse_missing(
+    missing: list[PlannedShot], remote: Remote | None, args: BuildArguments, out: TextIO, err: TextIO
+) -> int:
+    """The spend guard: shots the lock says were paid for are not paid for again without --rerender-missing."""
+    currency = missing[0].currency
+    known = [shot.cost for shot in missing if shot.cost is not None]
+    cost = reporting.money(sum(known), currency) if len(known) == len(missing) else "an unknown amount"
+    names = ", ".join(shot.id for shot in missing[:20]) + (", ..." if len(missing) > 20 else "")
+    if remote is None:
+        where = (
+            "no remote cache is configured to fetch them from ([renderspec.remote] url, RENDERSPEC_REMOTE or --remote)"
+        )
+    elif remote.offline:
+        where = f"the remote cache {remote.url} could not be used"
+    else:
+        where = f"the remote cache {remote.url} does not hold them"
+    count = len(missing)
+    print(
+        f"renderspec: error: {count} shot{'s were' if count != 1 else ' was'} paid for before (renderspec.lock has "
+        f"{'their keys' if count != 1 else 'its key'}) but {'are' if count != 1 else 'is'} in no cache: {names}; "
+        f"{where}. Rendering {'them' if count != 1 else 'it'} again would cost about {cost}; "
+        "pass --rerender-missing to pay for that (nothing was submitted)",
+        file=err,
+    )
+    if args.json:
+        reporting.write_json(
+            {
+                "shots": [{"id": shot.id, "key": shot.key, "state": shot.state, "cost": shot.cost} for shot in missing],
+                "summary": {"missing": count, "refused": True},
+            },
+            out,
+        )
+    return EXIT_INVALID
 
 
 def _sweep(project: ProjectPlan, outputs: ProjectOutputs, settings: Settings) -> None:
@@ -130,6 +216,7 @@ async def _render(
     outputs: ProjectOutputs,
     shots: list[PlannedShot],
     human: TextIO,
+    remote: Remote | None,
 ) -> list[ShotResult]:
     journal = project.journal
     memo = FileUploadMemo(settings.cache_dir / "uploads.json")
@@ -180,6 +267,7 @@ async def _render(
             options=options,
             verify=_verify,
             known_task_ids=known_ids,
+            share=_sharer(remote),
         )
         try:
             wanted = {shot.key for shot in shots}
@@ -187,6 +275,17 @@ async def _render(
             return await executor.run(shots, records, orphans)
         finally:
             events.close()
+
+
+def _sharer(remote: Remote | None) -> Callable[[Entry], Awaitable[object]] | None:
+    """Pushes each new render right after it is committed, so a killed CI job still shares what it paid for."""
+    if remote is None or not remote.writable:
+        return None
+
+    async def share(entry: Entry) -> object:
+        return await anyio.to_thread.run_sync(remote.push, entry)
+
+    return share
 
 
 def _truthy(value: str | None) -> bool:
@@ -205,53 +304,6 @@ def _select(shots: list[PlannedShot], wanted: Sequence[str]) -> list[PlannedShot
     if missing:
         raise SettingsError(f"no shot with id {', '.join(missing)}; `renderspec plan` lists the shot ids")
     return [shot for shot in shots if shot.id in set(wanted)]
-
-
-def _restore_cached(
-    project: ProjectPlan, outputs: ProjectOutputs, shots: list[PlannedShot]
-) -> tuple[int, dict[str, PlannedShot]]:
-    """Cached shots whose render is missing, changed or unrecorded get it back from the cache.
-
-    An object is re-hashed before it is materialised: a damaged one is moved aside and its shot
-    renders again (returned by key, as stale). A render in renders/ that differs from the cache
-    is replaced, never trusted. An intact render recorded in the lock costs a stat, not a read:
-    `plan` already matched the object's size with the lock's.
-    """
-    store = project.store
-    restored = 0
-    damaged: dict[str, PlannedShot] = {}
-    for shot in shots:
-        if shot.state is not State.CACHED:
-            problem = store.check(shot.key) if store.has(shot.key) else None
-            if problem is not None:  # planned as damaged: moved out of the way, so the shot renders
-                _set_aside(store, shot, problem)
-            continue
-        locked = project.manifest.entries.get(shot.id)
-        if (
-            locked is not None
-            and (locked.key, locked.spec) == (shot.key, shot.spec)
-            and locked.video_size is not None
-            and outputs.is_intact(shot.id, store.video_of(shot.key), locked.video_sha256)
-        ):
-            continue
-        entry = store.get(shot.key)
-        if entry is None:
-            problem = "it is missing or unreadable"
-        elif (problem := store.check(shot.key)) is not None:
-            _set_aside(store, shot, problem)
-        else:
-            outputs.commit(shot, entry, entry.task_id)
-            restored += 1
-            continue
-        damaged[shot.key] = shot.with_state(State.STALE, (f"the cached render was damaged: {problem}",))
-    return restored, damaged
-
-
-def _set_aside(store: LocalStore, shot: PlannedShot, problem: str) -> None:
-    moved = store.quarantine(shot.key, problem)
-    store.warnings.append(
-        f"shot {shot.id}: the cached render is damaged ({problem}); moved it to {moved}; it will render again"
-    )
 
 
 def _apply_decisions(journal: Journal, shots: list[PlannedShot], args: BuildArguments) -> None:
@@ -280,6 +332,7 @@ def _subplan(project: ProjectPlan, shots: list[PlannedShot]) -> Any:
 def _report(
     results: list[ShotResult],
     restored: int,
+    fetched: int,
     settings: Settings,
     args: BuildArguments,
     project: ProjectPlan,
@@ -326,6 +379,7 @@ def _report(
     renders = settings.project.renders
     if not rendered and not failed and not skipped:
         extra = f" (restored {restored} in {renders}/)" if restored else ""
+        extra += f" (fetched {fetched} from the remote cache)" if fetched else ""
         print(
             f"nothing to render: {len(cached)} shot{'s' if len(cached) != 1 else ''} cached{extra}; videos are in {renders}/",
             file=human,
@@ -337,8 +391,9 @@ def _report(
         if settings.provider == "local"
         else f"spent about {cost}"
     )
+    cached_count = f"{len(cached)} (fetched {fetched})" if fetched else str(len(cached))
     print(
-        f"rendered {len(rendered)}, cached {len(cached)}, failed {len(failed)}, skipped {len(skipped)}; {spend}; videos are in {renders}/",
+        f"rendered {len(rendered)}, cached {cached_count}, failed {len(failed)}, skipped {len(skipped)}; {spend}; videos are in {renders}/",
         file=human,
     )
     if failed or skipped:

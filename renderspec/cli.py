@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--check", action="store_true", help="exit 1 if any shot would render")
     plan.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
 
+    _remote_flags(plan)
+
     build = commands.add_parser("build", help="render what is not cached; update the cache, renders/ and the lock")
     build.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
     build.add_argument(
@@ -68,6 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--resubmit", action="append", default=[], metavar="SHOT", help="send a lost create again (may pay twice)"
     )
+    build.add_argument(
+        "--rerender-missing",
+        action="store_true",
+        help="pay again for shots the lock says were rendered but no cache holds (state `missing`)",
+    )
+    _remote_flags(build)
+
+    pull = commands.add_parser(
+        "pull", help="fetch what the remote cache holds for the current plan into the cache and renders/"
+    )
+    pull.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
+    pull.add_argument("--shot", action="append", default=[], metavar="ID", help="pull only this shot (repeatable)")
+    pull.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    pull.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
+    _remote_flags(pull, read_only=False, off=False)
+
+    push = commands.add_parser("push", help="upload the local cache entries the remote cache lacks")
+    push.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
+    push.add_argument("--all", action="store_true", help="every local entry, not just the current plan's")
+    push.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    push.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
+    _remote_flags(push, read_only=False, off=False)
 
     gc = commands.add_parser("gc", help="drop cache entries that no current spec or the lock refers to")
     gc.add_argument("--dry-run", action="store_true", help="list what would be dropped")
@@ -131,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--seed", type=int, default=None, metavar="N", help="makes injected faults repeatable")
     emulator.add_argument("--key", default=None, help="the one bearer key accepted (default: any non-empty key)")
     return parser
+
+
+def _remote_flags(parser: argparse.ArgumentParser, *, read_only: bool = True, off: bool = True) -> None:
+    parser.add_argument(
+        "--remote", metavar="URL", help="the remote cache to use (overrides settings and RENDERSPEC_REMOTE)"
+    )
+    if off:
+        parser.add_argument("--no-remote", action="store_true", help="do not use the remote cache (stay offline)")
+    if read_only:
+        parser.add_argument("--remote-read-only", action="store_true", help="read from the remote cache, never write")
 
 
 def _rate(text: str) -> float:
@@ -204,12 +238,23 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     from renderspec import reporting
     from renderspec.core.model import State
     from renderspec.project import plan_project
-    from renderspec.settings import find_root, load_settings
+    from renderspec.settings import RemoteFlags, find_root, load_settings
 
     root = find_root(cwd)
-    settings = load_settings(root, env, getattr(args, "provider", None))
+    flags = RemoteFlags(
+        url=getattr(args, "remote", None),
+        off=getattr(args, "no_remote", False),
+        read_only=getattr(args, "remote_read_only", False),
+    )
+    settings = load_settings(root, env, getattr(args, "provider", None), flags)
     if args.command == "build":
         return _build(args, settings, env, cwd, out, err)
+    if args.command in ("pull", "push"):
+        from renderspec import sharing
+
+        if args.command == "pull":
+            return sharing.pull(settings, env, args.paths, args.shot, cwd, out, err, as_json=args.json)
+        return sharing.push(settings, env, args.paths, cwd, out, err, everything=args.all, as_json=args.json)
     if args.command in ("gc", "clean", "verify"):
         from renderspec import housekeeping
 
@@ -218,7 +263,16 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         if args.command == "clean":
             return housekeeping.clean(settings, cwd, out, dry_run=args.dry_run, everything=args.all)
         return housekeeping.verify(settings, cwd, out)
-    result = plan_project(settings, args.paths, cwd, with_states=args.command == "plan")
+    remote = None
+    if args.command == "plan":
+        from renderspec.remote import open_remote
+
+        remote = open_remote(settings.project.remote, env, root)
+    try:
+        result = plan_project(settings, args.paths, cwd, with_states=args.command == "plan", remote=remote)
+    finally:
+        if remote is not None:
+            remote.close()
     plan = result.plan
 
     if args.command == "check":
@@ -238,7 +292,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     if not plan.is_valid:
         print(reporting.problem_summary(plan, len(result.spec_files)), file=err)
         return EXIT_USAGE
-    if args.check and any(shot.state is not State.CACHED for shot in plan.shots):
+    if args.check and any(shot.state not in (State.CACHED, State.REMOTE) for shot in plan.shots):
         return EXIT_FAILED
     return EXIT_OK
 
@@ -263,6 +317,7 @@ def _build(args: argparse.Namespace, settings: Any, env: Mapping[str, str], cwd:
         json=args.json,
         adopt=adopt,
         resubmit=args.resubmit,
+        rerender_missing=args.rerender_missing,
     )
     return run_build(settings, env, arguments, cwd, out, err)
 

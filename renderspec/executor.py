@@ -99,6 +99,7 @@ class Executor:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         known_task_ids: Callable[[], Set[str]] = frozenset,
+        share: Callable[[Entry], Awaitable[object]] | None = None,
     ) -> None:
         self.provider = provider
         self.store = store
@@ -119,6 +120,7 @@ class Executor:
         self._claimed = known_task_ids  # ids the lock, the journal and the cache claim: read when a create is lost
         self._known: set[str] = set()  # tasks this build made or adopted
         self._reported: set[str] = set()
+        self._share = share  # pushes a committed render to the remote cache; never raises
 
     async def run(
         self,
@@ -227,6 +229,7 @@ class Executor:
         async with self._commit_lock:
             output = await anyio.to_thread.run_sync(self.outputs.commit, shot, entry, task_id)
         await self._forget(shot.key)
+        await self._shared(shot.id, entry)
         return ShotResult(shot, Outcome.RENDERED, self.clock() - started, task_id, output=output)
 
     async def _orphan(self, key: str, record: Record) -> None:
@@ -242,13 +245,19 @@ class Executor:
         try:
             status = await self._wait_for_final(shot_id, task_id, record.submitted_at or record.sent_at or self.clock())
             if status.state is TaskState.SUCCEEDED:
-                await self._collect(Expectation(key=key, **expected), task_id, status)
+                entry = await self._collect(Expectation(key=key, **expected), task_id, status)
                 self.events.stage(shot_id, f"collected task {task_id} of an earlier version into the cache")
+                await self._shared(shot_id, entry)
         except (ProviderError, InvalidOutput, OSError, StorageError, TypeError) as error:
             # Still running, or not collectable right now: it stays journaled for a later build.
             log.warning("shot %s: task %s of an earlier version stays journaled: %s", shot_id, task_id, error)
             return
         await self._forget(key)  # collected, or ended without a video (not billed)
+
+    async def _shared(self, shot_id: str, entry: Entry) -> None:
+        if self._share is not None:
+            self.events.stage(shot_id, "sharing with the remote cache")
+            await self._share(entry)
 
     async def _with_links(self, shot: PlannedShot) -> dict[str, Any]:
         """The request with every local file replaced by a link the service can fetch."""

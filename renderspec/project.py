@@ -14,6 +14,7 @@ from renderspec.core.problems import Problem, Severity
 from renderspec.journal import Journal
 from renderspec.loading import FragmentFiles, read_sources, spec_paths
 from renderspec.manifest import Manifest
+from renderspec.remote.tier import Remote
 from renderspec.settings import Settings
 from renderspec.store import LocalStore
 
@@ -36,8 +37,12 @@ def plan_project(
     *,
     with_states: bool = True,
     forced: Set[str] = frozenset(),
+    remote: Remote | None = None,
 ) -> ProjectPlan:
-    """Every shot of the named spec files (or the project's), validated, keyed, priced and decided."""
+    """Every shot of the named spec files (or the project's), validated, keyed, priced and decided.
+
+    With a `remote`, the keys the local cache lacks are looked up there in one batched question.
+    """
     root = settings.root
     paths = spec_paths(arguments, root, settings.project.specs, cwd)
     sources, read_problems = read_sources(paths, root)
@@ -63,6 +68,9 @@ def plan_project(
                     damaged.add(shot.key)
             elif store.has(shot.key):
                 (cached if store.get(shot.key) is not None else damaged).add(shot.key)
+        remote_keys: set[str] = set()
+        if remote is not None:
+            remote_keys = remote.contains({shot.key for shot in result.shots} - cached)
         previous: dict[str, Previous] = {}
         for shot in result.shots:
             entry = manifest.entries.get(shot.id)
@@ -73,9 +81,12 @@ def plan_project(
                 old = store.get(entry.key)
                 payload = old.meta.get("payload") if old else None
             previous[shot.id] = Previous(key=entry.key, payload=payload)
-        result.shots = decide(result.shots, previous, cached, damaged=damaged, forced=forced)
+        result.shots = decide(result.shots, previous, cached, remote_keys=remote_keys, damaged=damaged, forced=forced)
     for warning in dict.fromkeys([*assets.warnings, *store.warnings]):
         result.problems.append(Problem(file=str(settings.project.cache), message=warning, severity=Severity.WARNING))
+    if remote is not None:
+        for warning in remote.warnings:
+            result.problems.append(Problem(file=remote.url, message=warning, severity=Severity.WARNING))
     return ProjectPlan(
         plan=result,
         spec_files=[source.path for source in sources],

@@ -46,7 +46,7 @@ def totals(shots: Sequence[PlannedShot]) -> dict[str, Any]:
     cost = 0.0
     cost_known = True
     seconds = 0
-    to_render = [shot for shot in shots if shot.state is not State.CACHED]
+    to_render = [shot for shot in shots if shot.state.renders]
     for shot in shots:
         states[shot.state] = states.get(shot.state, 0) + 1
     for shot in to_render:
@@ -105,7 +105,7 @@ def plain_plan(plan: Plan, out: TextIO) -> None:
     width = max((len(shot.id) for shot in plan.shots), default=4)
     for shot in plan.shots:
         print(
-            f"{shot.state:<6}  {shot.id:<{width}}  {shot.key[:12]}  {shot.duration:>2}s {shot.resolution:>5} "
+            f"{shot.state:<7}  {shot.id:<{width}}  {shot.key[:12]}  {shot.duration:>2}s {shot.resolution:>5} "
             f"{shot.ratio or 'frame':<5}  {money(shot.cost, shot.currency):>9}  {'; '.join(shot.reasons)}",
             file=out,
         )
@@ -119,8 +119,12 @@ def summary_line(shots: Sequence[PlannedShot]) -> str:
         if total["cost"] is not None
         else (f"at least {money(total['cost_lower_bound'], total['currency'])}")
     )
+    states = f"{total['new']} new, {total['stale']} stale, {total['cached']} cached"
+    for optional in (State.REMOTE, State.MISSING):  # shown only where a remote or a paid lock entry matters
+        if total[optional]:
+            states += f", {total[optional]} {optional}"
     return (
-        f"{total['shots']} shots: {total['new']} new, {total['stale']} stale, {total['cached']} cached; "
+        f"{total['shots']} shots: {states}; "
         f"to render: {total['to_render']} shots, {total['seconds']} s of video, est. {cost}"
     )
 
@@ -142,7 +146,13 @@ def rich_plan(plan: Plan, out: TextIO) -> None:
         ("why", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    colours = {State.NEW: "green", State.STALE: "yellow", State.CACHED: "dim"}
+    colours = {
+        State.NEW: "green",
+        State.STALE: "yellow",
+        State.CACHED: "dim",
+        State.REMOTE: "cyan",
+        State.MISSING: "red",
+    }
     for shot in plan.shots:
         table.add_row(
             f"[{colours.get(shot.state, 'white')}]{shot.state}[/]",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,20 @@ APIYI_PRICES: Mapping[str, Mapping[str, float]] = {
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RemoteSettings(_Strict):
+    """`[renderspec.remote]`: the shared second tier of the cache (design §9). Credentials never live here."""
+
+    url: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    mode: Literal["read-write", "read"] = "read-write"
+    required: bool = False
+
+    @property
+    def read_only(self) -> bool:
+        return self.mode == "read"
 
 
 class ProjectSettings(_Strict):
@@ -65,6 +80,8 @@ class ProjectSettings(_Strict):
                     f"prices for {model} name {', '.join(unknown)}; resolutions are {', '.join(RESOLUTIONS)}"
                 )
         return prices
+
+    remote: RemoteSettings = Field(default_factory=RemoteSettings)
 
     apiyi_data_uri_max_bytes: int = Field(default=0, ge=0)
     apiyi_s3_bucket: str | None = None
@@ -114,14 +131,42 @@ def find_root(start: Path) -> Path:
     return start
 
 
-def load_settings(root: Path, env: Mapping[str, str], provider: str | None = None) -> Settings:
+@dataclass(frozen=True, slots=True)
+class RemoteFlags:
+    """The command line's say on the remote: it wins over the environment, which wins over the file."""
+
+    url: str | None = None
+    off: bool = False
+    read_only: bool = False
+
+
+def load_settings(
+    root: Path, env: Mapping[str, str], provider: str | None = None, remote: RemoteFlags | None = None
+) -> Settings:
     project = _read_project(root)
+    project = project.model_copy(update={"remote": _remote(project.remote, env, remote or RemoteFlags())})
     chosen = provider or env.get("RENDERSPEC_PROVIDER") or project.provider
     if chosen is None:
         chosen = "dashscope" if env.get("DASHSCOPE_API_KEY") else "apiyi" if env.get("APIYI_API_KEY") else "local"
     if chosen not in PROVIDERS:
         raise SettingsError(f"unknown provider '{chosen}'; choose one of {', '.join(PROVIDERS)}")
     return Settings(root=root, project=project, provider=chosen)  # type: ignore[arg-type]
+
+
+def _remote(configured: RemoteSettings, env: Mapping[str, str], flags: RemoteFlags) -> RemoteSettings:
+    changes: dict[str, object] = {}
+    url = flags.url or env.get("RENDERSPEC_REMOTE") or configured.url
+    changes["url"] = None if flags.off or not url or url.strip().lower() in ("none", "off") else url.strip()
+    mode = env.get("RENDERSPEC_REMOTE_MODE")
+    if mode is not None:
+        if mode not in ("read", "read-write"):
+            raise SettingsError(f"RENDERSPEC_REMOTE_MODE is {mode[:40]!r}; it may be 'read' or 'read-write'")
+        changes["mode"] = mode
+    if flags.read_only:
+        changes["mode"] = "read"
+    if env.get("RENDERSPEC_REMOTE_REQUIRED", "").strip().lower() in ("1", "true", "yes", "on"):
+        changes["required"] = True
+    return configured.model_copy(update=changes)
 
 
 def _read_project(root: Path) -> ProjectSettings:

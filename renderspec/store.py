@@ -136,7 +136,7 @@ class LocalStore:
             return None
         try:
             meta = json.loads(meta_path.read_bytes())
-            problem = _record_problem(key, meta)
+            problem = record_problem(key, meta)
             if problem is None and (folder / "video.mp4").stat().st_size != meta["video_size"]:
                 problem = "its video's size differs from its record"
         except (OSError, ValueError, RecursionError) as error:
@@ -209,7 +209,7 @@ class LocalStore:
             meta = json.loads((folder / "meta.json").read_bytes())
         except (OSError, ValueError, RecursionError) as error:
             return f"its record is unreadable ({error})"
-        problem = _record_problem(key, meta)
+        problem = record_problem(key, meta)
         if problem is not None:
             return problem
         payload = meta.get("payload")
@@ -243,7 +243,7 @@ class LocalStore:
         return removed + remove_debris(self.folder / DOWNLOADS, "*")
 
 
-def _record_problem(key: str, meta: Any) -> str | None:
+def record_problem(key: str, meta: Any) -> str | None:
     if not isinstance(meta, dict):
         return "its record is not a JSON object"
     if meta.get("format") != CACHE_FORMAT:

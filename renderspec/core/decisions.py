@@ -1,7 +1,7 @@
-"""Why a shot must render: its state (`cached`, `stale`, `new`) and reasons from a closed set.
+"""Why a shot must render: its state (`cached`, `remote`, `new`, `stale`, `missing`) and reasons from a closed set.
 
-Pure: the edges hand in what the lock file remembers of each shot, which keys the cache holds,
-and the key payload a previous render was made from; this module only compares.
+Pure: the edges hand in what the lock file remembers of each shot, which keys the local cache and
+the remote hold, and the key payload a previous render was made from; this module only compares.
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ def decide(
     previous: Mapping[str, Previous],
     cached_keys: Set[str],
     *,
+    remote_keys: Set[str] = frozenset(),
     damaged: Set[str] = frozenset(),
     forced: Set[str] = frozenset(),
 ) -> list[PlannedShot]:
-    """Each shot with its state and the reasons it must render (none when cached).
+    """Each shot with its state and the reasons it must render (none when cached or remote).
 
-    `damaged` keys are in the cache but fail its size check: they render again unless restored.
+    `damaged` keys are in the cache but fail its size check: they render again unless the remote
+    holds them. A shot whose lock entry has its very key was paid for: when neither cache holds
+    it, it is `missing`, which a paid build refuses to pay for again unless told to.
     """
     decided = []
     for shot in shots:
@@ -40,6 +43,8 @@ def decide(
             decided.append(shot.with_state(State.STALE if before else State.NEW, ("forced",)))
         elif shot.key in cached_keys:
             decided.append(shot.with_state(State.CACHED, ()))
+        elif shot.key in remote_keys:
+            decided.append(shot.with_state(State.REMOTE, ("on the remote cache",)))
         elif shot.key in damaged:
             decided.append(
                 shot.with_state(State.STALE, ("the cached render is damaged (`renderspec verify` moves it aside)",))
@@ -47,7 +52,9 @@ def decide(
         elif before is None:
             decided.append(shot.with_state(State.NEW, ("new shot",)))
         elif before.key == shot.key:
-            decided.append(shot.with_state(State.STALE, ("output missing from the cache",)))
+            decided.append(
+                shot.with_state(State.MISSING, ("paid for before (the lock has this key), but in no cache",))
+            )
         elif before.payload is None:
             decided.append(
                 shot.with_state(

@@ -114,6 +114,13 @@ class State(enum.StrEnum):
     NEW = "new"  # no render of this shot id is known
     STALE = "stale"  # the lock remembers a render of this shot made from other inputs (or lost)
     CACHED = "cached"  # the cache holds this shot's key
+    REMOTE = "remote"  # the remote cache holds this shot's key: fetched, never paid for again
+    MISSING = "missing"  # the lock says this very key was paid for, and neither cache holds it
+
+    @property
+    def renders(self) -> bool:
+        """Whether a build would ask the service for this shot (and pay for it)."""
+        return self in (State.NEW, State.STALE, State.MISSING)
 
 
 @dataclass(frozen=True, slots=True)

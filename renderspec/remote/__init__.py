@@ -1,0 +1,80 @@
+"""The shared remote cache (design §9): one URL picks a backend; `Remote` is the tier the commands use.
+
+`open_remote` is the only place that turns settings and the environment into a remote: it
+refuses credentials in URLs, plain HTTP beyond loopback and schemes it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from renderspec.errors import SettingsError
+from renderspec.providers.base import Secret
+from renderspec.providers.http import RetryPolicy
+from renderspec.remote.backend import Backend
+from renderspec.remote.tier import Remote
+from renderspec.settings import RemoteSettings
+
+SIGNING_KEY = "RENDERSPEC_REMOTE_SIGNING_KEY"
+SCHEMES = "s3://BUCKET/PREFIX, https://HOST/PATH (http:// on loopback), file:///PATH or a folder path"
+
+__all__ = ["Remote", "open_backend", "open_remote"]
+
+
+def open_remote(
+    settings: RemoteSettings, env: Mapping[str, str], root: Path, *, retry: RetryPolicy | None = None
+) -> Remote | None:
+    """The configured remote, or None when there is none (or `--no-remote`)."""
+    if not settings.url:
+        return None
+    backend = open_backend(settings, env, root, retry=retry)
+    signing_key = env.get(SIGNING_KEY)
+    return Remote(
+        backend,
+        signing_key=Secret(signing_key) if signing_key else None,
+        read_only=settings.read_only,
+        required=settings.required,
+    )
+
+
+def open_backend(
+    settings: RemoteSettings, env: Mapping[str, str], root: Path, *, retry: RetryPolicy | None = None
+) -> Backend:
+    url = (settings.url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        raise SettingsError(
+            "the remote URL carries credentials (user:password@); they must come from the environment "
+            "(AWS_* for s3://, RENDERSPEC_REMOTE_TOKEN or RENDERSPEC_REMOTE_USER and RENDERSPEC_REMOTE_PASSWORD for https://)"
+        )
+    scheme = parts.scheme.lower()
+    if scheme == "s3":
+        if not parts.netloc:
+            raise SettingsError(f"the remote URL {url} names no bucket; write s3://BUCKET/PREFIX")
+        from renderspec.remote.s3 import S3Backend
+
+        return S3Backend(
+            parts.netloc,
+            parts.path.strip("/"),
+            env=env,
+            endpoint=settings.endpoint,
+            region=settings.region,
+            retry=retry,
+        )
+    if scheme in ("http", "https"):
+        from renderspec.remote.webdav import HttpBackend
+
+        return HttpBackend(url, env=env, retry=retry)
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise SettingsError(f"the remote URL {url} names a host; a shared folder is file:///PATH (mount it first)")
+        from renderspec.remote.folder import FolderBackend
+
+        return FolderBackend(Path(unquote(parts.path)), url=url)
+    if scheme and len(scheme) > 1:  # one letter: a Windows drive, a path
+        raise SettingsError(f"the remote URL {url} has a scheme renderspec does not know; use {SCHEMES}")
+    from renderspec.remote.folder import FolderBackend
+
+    return FolderBackend(root / url, url=url)

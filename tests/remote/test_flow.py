@@ -1,0 +1,241 @@
+"""Renders travel between clones through a remote cache (a shared folder here), as a team uses it.
+
+The paid DashScope client talks to the emulator, so every create is counted: a clone that finds
+its shots on the remote must pay for none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from renderspec.emulator.app import EmulatorOptions
+from renderspec.emulator.server import RunningEmulator, start_in_thread
+from tests.conftest import creates, env_for, run_cli
+
+SHOTS = 8
+
+
+@pytest.fixture
+def service() -> Iterator[RunningEmulator]:
+    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=8)) as running:
+        yield running
+
+
+def settings_text(remote: str | None, extra: str = "") -> str:
+    text = "[renderspec]\npoll_interval = 0.05\n"
+    if remote is not None:
+        text += f'\n[renderspec.remote]\nurl = "{remote}"\n{extra}'
+    return text
+
+
+def clone(source: Path, target: Path, remote: str | None, extra: str = "") -> Path:
+    """What `git clone` gives a teammate: the specs, the settings and the lock; no cache, no renders."""
+    shutil.copytree(source / "specs", target / "specs")
+    shutil.copy2(source / "renderspec.lock", target / "renderspec.lock")
+    (target / "renderspec.toml").write_text(settings_text(remote, extra))
+    return target
+
+
+def states(project: Path, env: dict[str, str], *args: str) -> dict[str, str]:
+    run = run_cli("plan", "--json", *args, cwd=project, env=env)
+    assert run.code == 0, run.err
+    return {shot["id"]: shot["state"] for shot in json.loads(run.out)["shots"]}
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture
+def team(example_project: Path, tmp_path: Path, service: RunningEmulator) -> tuple[Path, Path, dict[str, str]]:
+    """Repository A, built with a remote; the remote folder; the environment of the paid client."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (example_project / "renderspec.toml").write_text(settings_text(str(remote)))
+    env = env_for(service)
+    run = run_cli("build", cwd=example_project, env=env)
+    assert run.code == 0, run.out + run.err
+    assert len(creates(service)) == SHOTS
+    return example_project, remote, env
+
+
+def test_a_fresh_clone_fetches_every_shot_and_pays_for_none(
+    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+) -> None:
+    a, remote, env = team
+    assert len(list((remote / "v1" / "objects").glob("*/meta.json"))) == SHOTS  # each render was pushed
+    b = clone(a, tmp_path / "b", str(remote))
+    assert set(states(b, env).values()) == {"remote"}
+    assert set(states(b, env, "--no-remote").values()) == {"missing"}
+    assert run_cli("plan", "--check", cwd=b, env=env).code == 0
+    assert run_cli("plan", "--check", "--no-remote", cwd=b, env=env).code == 1
+
+    run = run_cli("build", cwd=b, env=env)
+    assert run.code == 0, run.out + run.err
+    assert "fetched 8" in run.out
+    assert len(creates(service)) == SHOTS  # not one more create
+    assert files_under(b / "renders") == files_under(a / "renders")
+    assert (b / "renderspec.lock").read_text() == (a / "renderspec.lock").read_text()
+    assert set(states(b, env, "--no-remote").values()) == {"cached"}
+
+    # B edits one shot: exactly one create, shared at once; A pulls it.
+    spec = b / "specs" / "product.toml"
+    spec.write_text(spec.read_text().replace("turns slowly on a marble table", "spins on a glass table"))
+    run = run_cli("build", cwd=b, env=env)
+    assert run.code == 0 and "rendered 1, cached 7" in run.out, run.out + run.err
+    assert len(creates(service)) == SHOTS + 1
+    shutil.copy2(spec, a / "specs" / "product.toml")
+    assert states(a, env)["bottle-hero"] == "remote"
+    pulled = run_cli("pull", "--json", cwd=a, env=env)
+    assert pulled.code == 0, pulled.err
+    summary = json.loads(pulled.out)["summary"]
+    assert (summary["fetched"], summary["cached"], summary["not_on_remote"]) == (1, 7, 0)
+    assert files_under(a / "renders") == files_under(b / "renders")
+    assert len(creates(service)) == SHOTS + 1
+
+
+def test_a_read_only_clone_writes_nothing_to_the_remote(
+    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+) -> None:
+    a, remote, env = team
+    before = files_under(remote)
+    b = clone(a, tmp_path / "b", str(remote), 'mode = "read"\n')
+    spec = b / "specs" / "garden.toml"
+    spec.write_text(spec.read_text().replace("saying hello to", "waving at"))
+    run = run_cli("build", cwd=b, env=env)
+    assert run.code == 0, run.out + run.err
+    assert "rendered" in run.out and len(creates(service)) > SHOTS
+    assert files_under(remote) == before
+    push = run_cli("push", cwd=b, env=env)
+    assert push.code == 2 and "read-only" in push.err
+    # --remote-read-only does the same for a read-write setting
+    c = clone(b, tmp_path / "c", str(remote))
+    run = run_cli("build", "--remote-read-only", "--rerender-missing", cwd=c, env=env)
+    assert run.code == 0, run.out + run.err
+    assert files_under(remote) == before
+
+
+def test_a_damaged_remote_entry_is_reported_once_and_never_materialised(
+    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+) -> None:
+    a, remote, env = team
+    lock = (a / "renderspec.lock").read_text()
+    key = next(line.split('"')[1] for line in lock.splitlines() if line.startswith("key = "))
+    video = remote / "v1" / "objects" / key / "video.mp4"
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    video.write_bytes(bytes(data))
+    b = clone(a, tmp_path / "b", str(remote))
+    pulled = run_cli("pull", cwd=b, env=env)
+    assert pulled.code == 1
+    assert pulled.err.count(key) == 1 and "sha256" in pulled.err
+    assert "pulled 7" in pulled.out
+    damaged_shot = [shot for shot, state in states(b, env).items() if state != "cached"]
+    assert len(damaged_shot) == 1
+    assert not (b / "renders" / f"{damaged_shot[0]}.mp4").exists()
+    assert not (b / "cache" / "objects" / key[:2] / key).exists()
+    # It was paid for: the guard will not pay again without being told to.
+    run = run_cli("build", cwd=b, env=env)
+    assert run.code == 2 and damaged_shot[0] in run.err and "--rerender-missing" in run.err
+    assert len(creates(service)) == SHOTS
+
+
+def test_the_spend_guard_refuses_to_pay_again_for_what_the_lock_says_was_paid(
+    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+) -> None:
+    a, _remote, env = team
+    b = clone(a, tmp_path / "b", None)
+    run = run_cli("build", cwd=b, env=env)
+    assert run.code == 2, run.out + run.err
+    assert "8 shots were paid for before" in run.err and "¥" in run.err and "--rerender-missing" in run.err
+    assert len(creates(service)) == SHOTS
+    assert not (b / "renders").exists()
+    run = run_cli("build", "--rerender-missing", cwd=b, env=env)
+    assert run.code == 0, run.out + run.err
+    assert len(creates(service)) == 2 * SHOTS
+    # The free local provider needs no guard (its keys differ anyway: nothing of the lock is `missing`).
+    c = clone(a, tmp_path / "c", None)
+    assert run_cli("build", "--provider", "local", cwd=c, env={}).code == 0
+
+
+def test_an_unreachable_remote_is_a_warning_unless_it_is_required(example_project: Path, tmp_path: Path) -> None:
+    gone = tmp_path / "not-mounted"
+    (example_project / "renderspec.toml").write_text(settings_text(str(gone), "required = true\n"))
+    run = run_cli("plan", cwd=example_project, env={"RENDERSPEC_PROVIDER": "local"})
+    assert run.code == 2 and "is required" in run.err
+    run = run_cli("build", "--provider", "local", cwd=example_project, env={})
+    assert run.code == 2 and "is required" in run.err and not (example_project / "renders").exists()
+    (example_project / "renderspec.toml").write_text(settings_text(str(gone)))
+    run = run_cli("build", "--provider", "local", cwd=example_project, env={})
+    assert run.code == 0, run.out + run.err
+    assert run.err.count("cannot use the remote cache") == 1 and str(gone) in run.err
+    assert not gone.exists()
+
+
+def test_signed_entries_are_accepted_only_with_the_same_key(
+    example_project: Path, tmp_path: Path, service: RunningEmulator
+) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    a = example_project
+    (a / "renderspec.toml").write_text(settings_text(str(remote)))
+    signed = {**env_for(service), "RENDERSPEC_REMOTE_SIGNING_KEY": "team-secret-1"}
+    assert run_cli("build", cwd=a, env=signed).code == 0
+    meta = json.loads(next((remote / "v1" / "objects").glob("*/meta.json")).read_text())
+    assert meta["signature"].startswith("hmac-sha256:")
+    assert "team-secret-1" not in files_under(remote).__repr__()
+
+    same = clone(a, tmp_path / "same", str(remote))
+    assert set(states(same, signed).values()) == {"remote"}
+    assert run_cli("pull", cwd=same, env=signed).code == 0
+
+    other = clone(a, tmp_path / "other", str(remote))
+    wrong = {**signed, "RENDERSPEC_REMOTE_SIGNING_KEY": "someone-else"}
+    run = run_cli("pull", cwd=other, env=wrong)
+    assert run.code == 1 and run.err.count("signature does not match") == SHOTS
+    assert not (other / "renders").exists()
+    assert "someone-else" not in run.err + run.out
+
+    # An unsigned entry (pushed by a writer without the key) is refused by a reader that has one.
+    unsigned = clone(a, tmp_path / "unsigned", str(tmp_path / "remote2"))
+    (tmp_path / "remote2").mkdir()
+    assert run_cli("build", "--rerender-missing", cwd=unsigned, env=env_for(service)).code == 0
+    reader = clone(unsigned, tmp_path / "reader", str(tmp_path / "remote2"))
+    run = run_cli("pull", cwd=reader, env=signed)
+    assert run.code == 1 and "not signed" in run.err
+
+
+def test_remote_urls_with_credentials_are_refused(project: Path) -> None:
+    run = run_cli("plan", "--remote", "https://ann:hunter2@cache.example.com/renders", cwd=project, env={})
+    assert run.code == 2 and "credentials" in run.err and "hunter2" not in run.err
+    run = run_cli("plan", "--remote", "gopher://cache.example.com/x", cwd=project, env={})
+    assert run.code == 2 and "scheme" in run.err
+    run = run_cli("pull", cwd=project, env={})
+    assert run.code == 2 and "needs a remote cache" in run.err
+
+
+def test_push_shares_what_an_offline_build_made(
+    example_project: Path, tmp_path: Path, service: RunningEmulator
+) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (example_project / "renderspec.toml").write_text(settings_text(str(remote)))
+    env = env_for(service)
+    assert run_cli("build", "--no-remote", cwd=example_project, env=env).code == 0
+    assert files_under(remote) == {}
+    run = run_cli("push", "--json", cwd=example_project, env=env)
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["summary"]["pushed"] == SHOTS
+    again = run_cli("push", "--json", cwd=example_project, env=env)
+    assert json.loads(again.out)["summary"] == {
+        "pushed": 0,
+        "already_there": SHOTS,
+        "not_pushed": 0,
+        "local_entries": SHOTS,
+        "remote": str(remote),
+    }
