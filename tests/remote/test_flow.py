@@ -239,3 +239,37 @@ def test_push_shares_what_an_offline_build_made(
         "local_entries": SHOTS,
         "remote": str(remote),
     }
+
+
+def test_a_killed_build_has_already_shared_every_render_it_committed(example_project: Path, tmp_path: Path) -> None:
+    """Each render is pushed right after its commit: a CI job killed mid-build still shares what it paid for."""
+    import signal
+    import time
+
+    import httpx
+
+    from tests.test_build import SAFETY_NET, _spawn_build, _stop, _wait_for_creates
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (example_project / "renderspec.toml").write_text(settings_text(str(remote)))
+    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=8, hold=True)) as running:
+        env = env_for(running)
+        child = _spawn_build(example_project, env)
+        _wait_for_creates(running, child, SHOTS)
+        first = creates(running)[0]["task_id"]
+        httpx.post(f"{running.url}/_emulator/release/{first}").raise_for_status()
+        metas = remote / "v1" / "objects"
+        deadline = time.monotonic() + SAFETY_NET  # a net only: the wait ends when the entry appears
+        while not list(metas.glob("*/meta.json")) and child.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _stop(child, signal.SIGKILL) == -signal.SIGKILL, child.output()
+    shared = list(metas.glob("*/meta.json"))
+    assert len(shared) == 1, child.output()
+    assert json.loads(shared[0].read_text())["task_id"] == first
+    b = clone(example_project, tmp_path / "b", str(remote)) if (example_project / "renderspec.lock").exists() else None
+    if b is None:  # the kill came before the lock's first save: a fresh clone still finds the render by key
+        b = tmp_path / "b"
+        shutil.copytree(example_project / "specs", b / "specs")
+        (b / "renderspec.toml").write_text(settings_text(str(remote)))
+    assert list(states(b, {"RENDERSPEC_PROVIDER": "dashscope"}).values()).count("remote") == 1
