@@ -92,6 +92,7 @@ class HttpBackend:
         self._has_credentials, auth = _auth_from(env)
         self._lock = threading.Lock()
         self._collections: set[str] = set()
+        self._base_made = False
         self.requests = 0
         """Requests sent (every attempt, MKCOLs included): what a benchmark counts."""
         self._client = httpx.Client(
@@ -367,6 +368,9 @@ class HttpBackend:
                 continue
             mkcol = functools.partial(self._send, "MKCOL", collection, collection=True)
             response = self._with_retries("MKCOL", collection, mkcol)
+            if response.status_code == 409 and collection == parents[0] and not self._base_made:
+                self._make_base()  # a new remote on a fresh server: its own folders come first
+                response = self._with_retries("MKCOL", collection, mkcol)
             # 405: it exists already (RFC 4918); 301: the server points at its slashed name, so it exists.
             if response.is_success or response.status_code in (301, 405):
                 self._remember([collection])
@@ -374,6 +378,20 @@ class HttpBackend:
                 raise self._error(f"MKCOL {self._shown(collection)}: the folder above it is not on the remote (409)")
             else:
                 raise self._failure(response, "MKCOL", collection)
+
+    def _make_base(self) -> None:
+        """MKCOLs the base URL's own folders, from the server's root down (405: there already)."""
+        parts = urlsplit(self._base)
+        segments = [segment for segment in parts.path.split("/") if segment]
+        for depth in range(1, len(segments) + 1):
+            path = "/" + "/".join(segments[:depth]) + "/"
+            try:
+                response = self._client.request("MKCOL", f"{parts.scheme}://{parts.netloc}{path}")
+            except httpx.HTTPError as error:
+                raise RemoteUnavailable(f"MKCOL {path}: {type(error).__name__}", remote=self.url) from error
+            if not (response.is_success or response.status_code in (301, 405)):
+                raise self._error(f"MKCOL {path} answered {response.status_code} {response.reason_phrase}")
+        self._base_made = True
 
     def _is_known(self, collections: list[str]) -> bool:
         with self._lock:

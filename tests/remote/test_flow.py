@@ -16,6 +16,8 @@ import pytest
 from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
 from tests.conftest import creates, env_for, run_cli
+from tests.remote.peers import CANARY_PASSWORD, CANARY_USER, Peer
+from tests.webdav_server import start_webdav
 
 SHOTS = 8
 
@@ -51,25 +53,40 @@ def files_under(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+@pytest.fixture(params=["folder", "webdav"])
+def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Peer]:
+    """The remote cache of the team tests: a shared folder, or a real WebDAV server with Basic auth."""
+    if request.param == "folder":
+        root = tmp_path / "remote"
+        root.mkdir()
+        yield Peer("folder", str(root), {}, root=root)
+        return
+    root = tmp_path / "dav"
+    server = start_webdav(root, users={CANARY_USER: CANARY_PASSWORD})
+    try:
+        credentials = {"RENDERSPEC_REMOTE_USER": CANARY_USER, "RENDERSPEC_REMOTE_PASSWORD": CANARY_PASSWORD}
+        yield Peer("webdav", f"{server.url}/team/renders", credentials, root=root / "team" / "renders", server=server)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def team(example_project: Path, tmp_path: Path, service: RunningEmulator) -> tuple[Path, Path, dict[str, str]]:
-    """Repository A, built with a remote; the remote folder; the environment of the paid client."""
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    (example_project / "renderspec.toml").write_text(settings_text(str(remote)))
-    env = env_for(service)
+def team(example_project: Path, peer: Peer, service: RunningEmulator) -> tuple[Path, Peer, dict[str, str]]:
+    """Repository A, built with a remote; the remote; the environment of the paid client (with the remote's credentials)."""
+    (example_project / "renderspec.toml").write_text(settings_text(peer.url))
+    env = {**env_for(service), **peer.env}
     run = run_cli("build", cwd=example_project, env=env)
     assert run.code == 0, run.out + run.err
     assert len(creates(service)) == SHOTS
-    return example_project, remote, env
+    return example_project, peer, env
 
 
 def test_a_fresh_clone_fetches_every_shot_and_pays_for_none(
-    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+    team: tuple[Path, Peer, dict[str, str]], tmp_path: Path, service: RunningEmulator
 ) -> None:
     a, remote, env = team
-    assert len(list((remote / "v1" / "objects").glob("*/meta.json"))) == SHOTS  # each render was pushed
-    b = clone(a, tmp_path / "b", str(remote))
+    assert len(remote.metas()) == SHOTS  # each render was pushed
+    b = clone(a, tmp_path / "b", remote.url)
     assert set(states(b, env).values()) == {"remote"}
     assert set(states(b, env, "--no-remote").values()) == {"missing"}
     assert run_cli("plan", "--check", cwd=b, env=env).code == 0
@@ -100,37 +117,37 @@ def test_a_fresh_clone_fetches_every_shot_and_pays_for_none(
 
 
 def test_a_read_only_clone_writes_nothing_to_the_remote(
-    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+    team: tuple[Path, Peer, dict[str, str]], tmp_path: Path, service: RunningEmulator
 ) -> None:
     a, remote, env = team
-    before = files_under(remote)
-    b = clone(a, tmp_path / "b", str(remote), 'mode = "read"\n')
+    before = remote.files()
+    b = clone(a, tmp_path / "b", remote.url, 'mode = "read"\n')
     spec = b / "specs" / "garden.toml"
     spec.write_text(spec.read_text().replace("saying hello to", "waving at"))
     run = run_cli("build", cwd=b, env=env)
     assert run.code == 0, run.out + run.err
     assert "rendered" in run.out and len(creates(service)) > SHOTS
-    assert files_under(remote) == before
+    assert remote.files() == before
     push = run_cli("push", cwd=b, env=env)
     assert push.code == 2 and "read-only" in push.err
     # --remote-read-only does the same for a read-write setting
-    c = clone(b, tmp_path / "c", str(remote))
+    c = clone(b, tmp_path / "c", remote.url)
     run = run_cli("build", "--remote-read-only", "--rerender-missing", cwd=c, env=env)
     assert run.code == 0, run.out + run.err
-    assert files_under(remote) == before
+    assert remote.files() == before
 
 
 def test_a_damaged_remote_entry_is_reported_once_and_never_materialised(
-    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+    team: tuple[Path, Peer, dict[str, str]], tmp_path: Path, service: RunningEmulator
 ) -> None:
     a, remote, env = team
     lock = (a / "renderspec.lock").read_text()
     key = next(line.split('"')[1] for line in lock.splitlines() if line.startswith("key = "))
-    video = remote / "v1" / "objects" / key / "video.mp4"
-    data = bytearray(video.read_bytes())
+    name = f"v1/objects/{key}/video.mp4"
+    data = bytearray(remote.files()[name])
     data[len(data) // 2] ^= 0xFF  # same size, other bytes
-    video.write_bytes(bytes(data))
-    b = clone(a, tmp_path / "b", str(remote))
+    remote.replace(name, bytes(data))
+    b = clone(a, tmp_path / "b", remote.url)
     pulled = run_cli("pull", cwd=b, env=env)
     assert pulled.code == 1
     assert pulled.err.count(key) == 1 and "sha256" in pulled.err
@@ -146,7 +163,7 @@ def test_a_damaged_remote_entry_is_reported_once_and_never_materialised(
 
 
 def test_the_spend_guard_refuses_to_pay_again_for_what_the_lock_says_was_paid(
-    team: tuple[Path, Path, dict[str, str]], tmp_path: Path, service: RunningEmulator
+    team: tuple[Path, Peer, dict[str, str]], tmp_path: Path, service: RunningEmulator
 ) -> None:
     a, _remote, env = team
     b = clone(a, tmp_path / "b", None)
@@ -219,15 +236,11 @@ def test_remote_urls_with_credentials_are_refused(project: Path) -> None:
     assert run.code == 2 and "needs a remote cache" in run.err
 
 
-def test_push_shares_what_an_offline_build_made(
-    example_project: Path, tmp_path: Path, service: RunningEmulator
-) -> None:
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    (example_project / "renderspec.toml").write_text(settings_text(str(remote)))
-    env = env_for(service)
+def test_push_shares_what_an_offline_build_made(example_project: Path, peer: Peer, service: RunningEmulator) -> None:
+    (example_project / "renderspec.toml").write_text(settings_text(peer.url))
+    env = {**env_for(service), **peer.env}
     assert run_cli("build", "--no-remote", cwd=example_project, env=env).code == 0
-    assert files_under(remote) == {}
+    assert peer.files() == {}
     run = run_cli("push", "--json", cwd=example_project, env=env)
     assert run.code == 0, run.err
     assert json.loads(run.out)["summary"]["pushed"] == SHOTS
@@ -237,7 +250,7 @@ def test_push_shares_what_an_offline_build_made(
         "already_there": SHOTS,
         "not_pushed": 0,
         "local_entries": SHOTS,
-        "remote": str(remote),
+        "remote": peer.url,
     }
 
 
