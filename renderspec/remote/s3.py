@@ -121,8 +121,9 @@ class S3Backend:
             # MinIO, moto and most S3-compatible services want path-style addresses, and refuse the
             # flexible checksum headers boto3 sends by default since 1.36.
             options["s3"] = {"addressing_style": "path"}
-            options["request_checksum_calculation"] = "when_required"
-            options["response_checksum_validation"] = "when_required"
+            if "request_checksum_calculation" in Config.OPTION_DEFAULTS:  # botocore >= 1.36 has them
+                options["request_checksum_calculation"] = "when_required"
+                options["response_checksum_validation"] = "when_required"
         core = botocore.session.Session()
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=quick_timestamp)
         try:

@@ -311,3 +311,16 @@ def test_the_secret_never_shows_in_errors_or_repr(endpoint: str, tmp_path: Path)
             failure()
         texts.append(str(caught.value))
     assert all(CANARY not in text for text in texts), texts
+
+
+def test_an_unknown_profile_is_denied(endpoint: str) -> None:
+    with pytest.raises(RemoteDenied, match="AWS_PROFILE"):
+        S3Backend("b", "", env={"AWS_PROFILE": "renderspec-no-such-profile"}, endpoint=endpoint)
+
+
+def test_endpoint_and_region_come_from_the_environment_mapping(populated: S3Backend, endpoint: str) -> None:
+    env = ENV | {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "eu-west-1"}
+    backend = S3Backend(populated.bucket, "team/board", env=env)
+    assert backend._client.meta.region_name == "eu-west-1"
+    assert backend.exists([meta(0), meta(210)]) == {meta(0)}
+    backend.close()
