@@ -27,9 +27,9 @@ SECRET_VARIABLES = ("DASHSCOPE_API_KEY", "APIYI_API_KEY")
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's provider settings or keys."""
+    """No test sees the developer's provider settings, keys or AWS credentials (boto3 would fall back to them)."""
     for name in list(os.environ):
-        if name.startswith("RENDERSPEC_") or name in SECRET_VARIABLES:
+        if name.startswith(("RENDERSPEC_", "AWS_")) or name in SECRET_VARIABLES:
             monkeypatch.delenv(name)
 
 
