@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,13 +54,45 @@ def files_under(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-@pytest.fixture(params=["folder", "webdav"])
+CANARY_AWS_SECRET = "canary-aws-4f2e9d"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["folder", "webdav", "s3"])
 def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Peer]:
-    """The remote cache of the team tests: a shared folder, or a real WebDAV server with Basic auth."""
+    """The remote cache of the team tests: a shared folder, a real WebDAV server with Basic auth, moto's S3 server."""
     if request.param == "folder":
         root = tmp_path / "remote"
         root.mkdir()
         yield Peer("folder", str(root), {}, root=root)
+        return
+    if request.param == "s3":
+        import boto3
+
+        endpoint = request.getfixturevalue("s3_endpoint")
+        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": CANARY_AWS_SECRET, "AWS_ENDPOINT_URL": endpoint}
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key=CANARY_AWS_SECRET,
+        )
+        bucket = f"team-{uuid.uuid4().hex[:10]}"
+        client.create_bucket(Bucket=bucket)
+        yield Peer("s3", f"s3://{bucket}/ad-campaign", env, s3=client, bucket=bucket, prefix="ad-campaign")
         return
     root = tmp_path / "dav"
     server = start_webdav(root, users={CANARY_USER: CANARY_PASSWORD})
@@ -286,3 +319,39 @@ def test_a_killed_build_has_already_shared_every_render_it_committed(example_pro
         shutil.copytree(example_project / "specs", b / "specs")
         (b / "renderspec.toml").write_text(settings_text(str(remote)))
     assert list(states(b, {"RENDERSPEC_PROVIDER": "dashscope"}).values()).count("remote") == 1
+
+
+def test_credentials_never_appear_in_outputs_files_or_the_servers_log(
+    example_project: Path, peer: Peer, service: RunningEmulator, tmp_path: Path
+) -> None:
+    import base64
+
+    signing = "canary-signing-77ab"
+    api_key = "sk-canary-dashscope-91"
+    env = {**env_for(service, api_key), **peer.env, "RENDERSPEC_REMOTE_SIGNING_KEY": signing}
+    (example_project / "renderspec.toml").write_text(settings_text(peer.url))
+    b = tmp_path / "b"
+    runs = [run_cli("build", cwd=example_project, env=env)]
+    runs.append(run_cli("push", "--all", "--json", cwd=example_project, env=env))
+    b = clone(example_project, b, peer.url)
+    runs += [run_cli(*argv, cwd=b, env=env) for argv in (["plan"], ["plan", "--json"], ["pull", "--json"], ["build"])]
+    wrong = {**env, "RENDERSPEC_REMOTE_SIGNING_KEY": "canary-other-signing"}
+    runs.append(run_cli("pull", cwd=clone(example_project, tmp_path / "c", peer.url), env=wrong))
+    assert all(run.code in (0, 1) for run in runs), [run.err for run in runs]
+
+    secrets = [CANARY_PASSWORD, CANARY_AWS_SECRET, signing, "canary-other-signing", api_key]
+    secrets.append(base64.b64encode(f"{CANARY_USER}:{CANARY_PASSWORD}".encode()).decode())
+    places = {f"output {index}": run.out + run.err for index, run in enumerate(runs)}
+    for project in (example_project, b, tmp_path / "c"):
+        for path in project.rglob("*"):
+            if path.is_file():
+                places[str(path)] = path.read_bytes().decode("latin-1")
+    for name, data in peer.files().items():
+        places[f"remote {name}"] = data.decode("latin-1")
+    if peer.server is not None:  # the WebDAV server's log: the credentials belong in Authorization, nowhere else
+        for seen in peer.server.log:
+            shown = {header: value for header, value in seen.headers.items() if header.lower() != "authorization"}
+            places[f"server log {seen.method} {seen.path}"] = f"{seen.path} {shown}"
+        assert any("authorization" in {h.lower() for h in seen.headers} for seen in peer.server.log)
+    leaks = [(secret, where) for where, text in places.items() for secret in secrets if secret in text]
+    assert leaks == []
