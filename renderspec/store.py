@@ -5,7 +5,8 @@ absent; its files are read-only on disk, so a program that writes into `renders/
 them. A damaged entry is a warning and a miss, never a crash: `check` re-hashes an entry and
 `quarantine` moves a damaged one aside, where nothing reads it again.
 
-`ObjectStore` is the small protocol a tier of the cache offers; the local folder is tier one.
+`ObjectStore` is the small protocol a tier of the cache offers; the local folder is tier one, and
+`renderspec.remote.tier.Remote` is tier two (the same keys and records, on S3, WebDAV or a share).
 """
 
 from __future__ import annotations

@@ -261,6 +261,62 @@ MUTANTS = (
         "        raise\n",
         ("tests/test_untrusted.py::test_an_atomic_write_that_fails_keeps_the_old_content_and_no_temporary_file",),
     ),
+    # -- the remote cache ---------------------------------------------------------------------------
+    Mutant(
+        "a fetched remote video is not checked against its record's sha256",
+        "renderspec/remote/tier.py",
+        '            if file_sha256(staging) != meta["video_sha256"]:\n',
+        "            if False:\n",
+        (
+            "tests/remote/test_tier.py",
+            "tests/remote/test_flow.py::test_a_damaged_remote_entry_is_reported_once_and_never_materialised",
+        ),
+    ),
+    Mutant(
+        "a fetched record's payload is not hashed against its key",
+        "renderspec/remote/tier.py",
+        "        if not hashes:\n",
+        "        if False:\n",
+        ("tests/remote/test_tier.py",),
+    ),
+    Mutant(
+        "signatures are not checked by readers",
+        "renderspec/remote/tier.py",
+        "        if self.signing_key is not None:\n            signature = meta.get(SIGNATURE)\n",
+        "        if False:\n            signature = meta.get(SIGNATURE)\n",
+        (
+            "tests/remote/test_tier.py",
+            "tests/remote/test_flow.py::test_signed_entries_are_accepted_only_with_the_same_key",
+        ),
+    ),
+    Mutant(
+        "a push writes the meta before the video (a cut upload would look whole)",
+        "renderspec/remote/tier.py",
+        "            self.backend.upload(video_path(entry.key), entry.video)\n            self.backend.write(meta_path(entry.key), data)\n",
+        "            self.backend.write(meta_path(entry.key), data)\n            self.backend.upload(video_path(entry.key), entry.video)\n",
+        ("tests/remote/test_tier.py",),
+    ),
+    Mutant(
+        "the spend guard disabled",
+        "renderspec/build.py",
+        '        if missing and settings.provider != "local" and not args.rerender_missing:\n',
+        "        if False:\n",
+        ("tests/remote/test_flow.py::test_the_spend_guard_refuses_to_pay_again_for_what_the_lock_says_was_paid",),
+    ),
+    Mutant(
+        "renders are not pushed as they are committed",
+        "renderspec/build.py",
+        "    if remote is None or not remote.writable:\n        return None\n",
+        "    return None\n",
+        ("tests/remote/test_flow.py::test_a_fresh_clone_fetches_every_shot_and_pays_for_none",),
+    ),
+    Mutant(
+        "a read-only remote is written to",
+        "renderspec/remote/tier.py",
+        "        return not self.read_only and not self.offline\n",
+        "        return not self.offline\n",
+        ("tests/remote/test_flow.py::test_a_read_only_clone_writes_nothing_to_the_remote",),
+    ),
 )
 
 
