@@ -35,8 +35,8 @@ LOCK_MEMO = "lock-memo.json"
 HEADER = "# renderspec.lock: written by `renderspec build`; commit it. One entry per rendered shot.\n"
 # The order of a shot's table. What a re-render changes (VOLATILE) sits in the middle, the fields a
 # re-render leaves alone around it: git's merge takes changes that touch or adjoin each other for a
-# conflict, and this keeps one shot's re-render (even with an edited model or duration) at least
-# output, the blank line, the next table's header and its spec away from its neighbour's.
+# conflict. Headers and blank lines part neighbouring tables; a stable last line (output) also keeps
+# a re-render clear of a dropped next table, whose deletion can take the blank line before it along.
 VOLATILE = ("key", "video_sha256", "video_size", "task_id")
 FIELDS = ("spec", "model", "duration", "resolution", "ratio", *VOLATILE, "output")
 _SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
