@@ -1,8 +1,12 @@
 """renderspec.lock: what produced every file in renders/, deterministic and diff-friendly.
 
-Entries are sorted by shot id with keys in a fixed order; the volatile task ids live apart in
-`[tasks]`, so re-rendering an unchanged shot elsewhere touches one line. The file is written
-atomically, and only when its content changes. It is read as untrusted input (it comes from git):
+Entries are sorted by shot id with keys in a fixed order. The lock merges: everything a re-render
+changes (key, video hash and size, task id) sits inside that shot's own `[shots.<id>]` table, in
+the middle of it, with fields that stay put around it (spec, model, duration, resolution, ratio
+above; output below), so two branches that render different shots, even adjacent ones, touch
+lines git's merge keeps apart. Locks that still keep task ids in a separate `[tasks]` table
+(written before this layout) are read, and rewritten in it. The file is written atomically, and
+only when its content changes. It is read as untrusted input (it comes from git):
 any value of the wrong shape is one clear error naming the field, never a crash.
 """
 
@@ -29,7 +33,12 @@ LOCK_NAME = "renderspec.lock"
 LOCK_VERSION = 1
 LOCK_MEMO = "lock-memo.json"
 HEADER = "# renderspec.lock: written by `renderspec build`; commit it. One entry per rendered shot.\n"
-FIELDS = ("spec", "key", "output", "video_sha256", "video_size", "model", "duration", "resolution", "ratio")
+# The order of a shot's table. What a re-render changes (VOLATILE) sits in the middle, the fields a
+# re-render leaves alone around it: git's merge takes changes that touch or adjoin each other for a
+# conflict. Headers and blank lines part neighbouring tables; a stable last line (output) also keeps
+# a re-render clear of a dropped next table, whose deletion can take the blank line before it along.
+VOLATILE = ("key", "video_sha256", "video_size", "task_id")
+FIELDS = ("spec", "model", "duration", "resolution", "ratio", *VOLATILE, "output")
 _SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FIX_HINT = "restore it from git, or delete it to rebuild it from the cache"
 
@@ -60,6 +69,7 @@ class _Shot(BaseModel):
     output: StrictStr
     video_sha256: StrictStr
     video_size: StrictInt | None = None
+    task_id: StrictStr | None = None
     model: StrictStr
     duration: StrictInt
     resolution: StrictStr
@@ -70,6 +80,13 @@ class _Shot(BaseModel):
     def _hex(cls, value: str) -> str:
         if not is_key(value):
             raise ValueError("must be 64 lowercase hex digits")
+        return value
+
+    @field_validator("task_id")
+    @classmethod
+    def _task_id(cls, value: str | None) -> str | None:
+        if value is not None and not is_task_id(value):
+            raise ValueError("must be a task id (letters, digits and . _ : -, at most 128)")
         return value
 
     @field_validator("output")
@@ -86,7 +103,7 @@ class _Lock(BaseModel):
 
     version: StrictInt
     shots: dict[str, _Shot] = {}
-    tasks: dict[str, StrictStr] = {}
+    tasks: dict[str, StrictStr] = {}  # where locks written before task ids moved into the shot tables keep them
 
     @field_validator("shots", "tasks")
     @classmethod
@@ -130,9 +147,10 @@ class Manifest:
             lock = _validated(data)
             _memo_put(memo_dir, text, data)
         for shot_id, shot in lock.shots.items():
-            manifest.entries[shot_id] = LockEntry(
-                **{name: getattr(shot, name) for name in FIELDS}, task_id=lock.tasks.get(shot_id)
-            )
+            fields = {name: getattr(shot, name) for name in FIELDS}
+            if fields["task_id"] is None:
+                fields["task_id"] = lock.tasks.get(shot_id)
+            manifest.entries[shot_id] = LockEntry(**fields)
         manifest._written = text
         return manifest
 
@@ -147,11 +165,7 @@ class Manifest:
 
     def render(self) -> str:
         shots = {shot_id: self.entries[shot_id].as_table() for shot_id in sorted(self.entries)}
-        tasks = {shot_id: entry.task_id for shot_id, entry in sorted(self.entries.items()) if entry.task_id}
-        document: dict[str, Any] = {"version": LOCK_VERSION, "shots": shots}
-        if tasks:
-            document["tasks"] = tasks
-        return HEADER + tomli_w.dumps(document)
+        return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots})
 
     def save(self) -> bool:
         """Writes the lock if its content changed; True when it did."""

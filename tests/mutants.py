@@ -226,6 +226,22 @@ MUTANTS = (
         "        return _Lock.model_construct(**data)\n",
         ("tests/test_untrusted.py::test_a_damaged_lock_is_one_clear_error",),
     ),
+    # -- the lock merges ------------------------------------------------------------------------------
+    Mutant(
+        "the lock's task ids kept apart in a [tasks] table (adjacent lines: re-renders conflict)",
+        "renderspec/manifest.py",
+        '        return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots})\n',
+        '        tasks = {shot_id: shots[shot_id].pop("task_id") for shot_id in shots if "task_id" in shots[shot_id]}\n'
+        '        return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots, "tasks": tasks})\n',
+        ("tests/test_lock_merge.py::test_locks_of_branches_that_render_different_shots_merge_cleanly",),
+    ),
+    Mutant(
+        "the lock's volatile fields end each shot's table",
+        "renderspec/manifest.py",
+        'FIELDS = ("spec", "model", "duration", "resolution", "ratio", *VOLATILE, "output")\n',
+        'FIELDS = ("spec", "model", "duration", "resolution", "ratio", "output", *VOLATILE)\n',
+        ("tests/test_lock_merge.py::test_dropping_the_last_shot_merges_with_a_re_render_of_the_one_before",),
+    ),
     Mutant(
         "10: a journal record's times are trusted",
         "renderspec/journal.py",
