@@ -365,6 +365,7 @@ def _report(
             "summary": {
                 "rendered": len(rendered),
                 "cached": len(cached),
+                "fetched": fetched,
                 "failed": len(failed),
                 "skipped": len(skipped),
                 "spent": round(spent, 4),

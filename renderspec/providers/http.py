@@ -315,7 +315,7 @@ def _why(error: BaseException) -> str:
 def _failure(response: httpx.Response) -> ProviderError:
     code, message, request_id = _error_fields(response)
     status = response.status_code
-    retry_after = _retry_after(response.headers.get("retry-after"))
+    retry_after = retry_after_seconds(response.headers.get("retry-after"))
     retryable = status in RETRY_STATUSES or (code or "").startswith("Throttling")
     if any((code or "").startswith(prefix) for prefix in NO_RETRY_CODES):
         retryable = False
@@ -366,7 +366,7 @@ def text_field(value: Any, limit: int = 300) -> str | None:
     return str(value)[:limit]
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:

@@ -35,7 +35,7 @@ from renderspec.errors import (
     WorkspaceError,
 )
 from renderspec.providers.base import Secret
-from renderspec.providers.http import RETRY_STATUSES, RetryPolicy, _retry_after, default_timeout
+from renderspec.providers.http import RETRY_STATUSES, RetryPolicy, default_timeout, retry_after_seconds
 from renderspec.remote.backend import MAX_SMALL
 
 log = logging.getLogger("renderspec.remote")
@@ -292,7 +292,7 @@ class HttpBackend:
                 f"{method} {self._shown(path)} answered {response.status_code} {response.reason_phrase}",
                 remote=self.url,
             ),
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
         )
 
     def _failure(self, response: httpx.Response, method: str, path: str) -> RemoteError:

@@ -57,19 +57,6 @@ def files_under(folder: Path) -> dict[str, bytes]:
 CANARY_AWS_SECRET = "canary-aws-4f2e9d"
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture(params=["folder", "webdav", "s3"])
 def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Peer]:
     """The remote cache of the team tests: a shared folder, a real WebDAV server with Basic auth, moto's S3 server."""

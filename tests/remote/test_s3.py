@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from renderspec.errors import RemoteDenied, RemoteError, RemoteMissing, RemoteUnavailable, RenderspecError
 from renderspec.providers.http import RetryPolicy
@@ -36,14 +35,8 @@ def video(number: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def endpoint(s3_endpoint: str) -> str:
+    return s3_endpoint
 
 
 def new_backend(endpoint: str, *, prefix: str = "team/board", env: dict[str, str] | None = None) -> S3Backend:
