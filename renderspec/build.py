@@ -97,7 +97,7 @@ def _build(
         restored, damaged = restore_cached(project, outputs, selected)
         for warning in dict.fromkeys(project.store.warnings):
             print(f"renderspec: warning: {warning}", file=err)
-        selected = [damaged.get(shot.key, shot) for shot in selected]
+        selected = [damaged.get(shot.id, shot) for shot in selected]
         if args.dry_run:
             pending = [shot for shot in selected if shot.state is not State.CACHED]
             if args.json:
@@ -117,7 +117,7 @@ def _build(
                     print(f"{shot.id}: fetched from the remote cache", file=human) if entry is not None else None
                 ),
             )
-            selected = [got.shots.get(shot.key) or got.refused.get(shot.key) or shot for shot in selected]
+            selected = [got.shots.get(shot.id) or got.refused.get(shot.id) or shot for shot in selected]
             fetched = len(got.shots)
         shown = print_warnings(remote, err, shown)
         missing = [shot for shot in selected if shot.state is State.MISSING]
