@@ -30,6 +30,7 @@ from renderspec.errors import (
     RemoteError,
     RemoteMissing,
     RemoteUnavailable,
+    RemoteUnusable,
     SettingsError,
     StorageError,
     WorkspaceError,
@@ -327,7 +328,7 @@ class HttpBackend:
         )
 
     def _too_large(self, path: str, limit: int) -> RemoteError:
-        return self._error(f"GET {self._shown(path)}: larger than {limit} bytes; it was not read")
+        return RemoteUnusable(f"GET {self._shown(path)}: larger than {limit} bytes; it was not read", remote=self.url)
 
     def _error(self, message: str) -> RemoteError:
         return RemoteError(message, remote=self.url)

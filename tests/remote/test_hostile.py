@@ -8,8 +8,11 @@ line per problem, nothing unverified in renders/ or the cache, no secret anywher
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,12 +114,9 @@ def entry(remote: Path, key: str) -> Path:
     return remote / "v1" / "objects" / key
 
 
-def rewrite_meta(remote: Path, name: str, **changes: object) -> dict[str, object]:
+def rewrite_meta(remote: Path, name: str, **changes: object) -> None:
     path = entry(remote, name) / "meta.json"
-    meta = json.loads(path.read_text())
-    meta.update(changes)
-    path.write_text(json.dumps(meta))
-    return meta
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
 def flip_a_byte(video: Path) -> None:
@@ -170,3 +170,161 @@ def test_shots_sharing_a_damaged_local_entry_keep_their_own_ids(shared: tuple[Pa
     assert built.code == 0, built.err
     assert [shot["id"] for shot in json.loads(built.out)["shots"]] == ["one", "twin", "other"]
     assert sorted(path.name for path in (a / "renders").iterdir()) == ["one.mp4", "other.mp4", "twin.mp4"]
+
+
+# -- poisoned entries ------------------------------------------------------------------------
+
+
+def poison_not_json(remote: Path, key: str, other: str) -> None:
+    (entry(remote, key) / "meta.json").write_text("{not json")
+
+
+def poison_huge(remote: Path, key: str, other: str) -> None:
+    meta = json.loads((entry(remote, key) / "meta.json").read_text())
+    meta["padding"] = "x" * (5 * 2**20)
+    (entry(remote, key) / "meta.json").write_text(json.dumps(meta))
+
+
+def poison_deep(remote: Path, key: str, other: str) -> None:
+    (entry(remote, key) / "meta.json").write_text("[" * 200_000 + "]" * 200_000)
+
+
+def poison_other_key(remote: Path, key: str, other: str) -> None:
+    rewrite_meta(remote, key, key=other)
+
+
+def poison_format(remote: Path, key: str, other: str) -> None:
+    rewrite_meta(remote, key, format=2)
+
+
+def poison_long_format(remote: Path, key: str, other: str) -> None:
+    rewrite_meta(remote, key, format="\x1b[2J" + "A" * 100_000)
+
+
+def poison_signature_type(remote: Path, key: str, other: str) -> None:
+    rewrite_meta(remote, key, signature={"not": "a string"})
+
+
+def poison_other_video(remote: Path, key: str, other: str) -> None:
+    """The request hashes to the key, the record matches the video: but it is `other`'s (3 s) video."""
+    theirs = json.loads((entry(remote, other) / "meta.json").read_text())
+    shutil.copy2(entry(remote, other) / "video.mp4", entry(remote, key) / "video.mp4")
+    rewrite_meta(remote, key, video_size=theirs["video_size"], video_sha256=theirs["video_sha256"])
+
+
+def poison_same_size(remote: Path, key: str, other: str) -> None:
+    flip_a_byte(entry(remote, key) / "video.mp4")
+
+
+def poison_not_mp4(remote: Path, key: str, other: str) -> None:
+    data = b"GIF89a" + os.urandom(3000)
+    (entry(remote, key) / "video.mp4").write_bytes(data)
+    rewrite_meta(remote, key, video_size=len(data), video_sha256=hashlib.sha256(data).hexdigest())
+
+
+def poison_payload(remote: Path, key: str, other: str) -> None:
+    meta = json.loads((entry(remote, key) / "meta.json").read_text())
+    meta["payload"]["request"]["input"]["prompt"] = "something else"
+    (entry(remote, key) / "meta.json").write_text(json.dumps(meta))
+
+
+def poison_video_dir(remote: Path, key: str, other: str) -> None:
+    (entry(remote, key) / "video.mp4").unlink()
+    (entry(remote, key) / "video.mp4").mkdir()
+
+
+def poison_video_symlink_outside(remote: Path, key: str, other: str) -> None:
+    outside = remote.parent / "elsewhere.mp4"
+    shutil.copy2(entry(remote, other) / "video.mp4", outside)
+    (entry(remote, key) / "video.mp4").unlink()
+    (entry(remote, key) / "video.mp4").symlink_to(outside)
+
+
+POISONS = {
+    "not-json": (poison_not_json, "not JSON"),
+    "huge-meta": (poison_huge, "larger than"),
+    "deeply-nested": (poison_deep, "not JSON"),
+    "names-another-key": (poison_other_key, "another key"),
+    "format-2": (poison_format, "format 2"),
+    "long-format": (poison_long_format, "format"),
+    "signature-not-a-string": (poison_signature_type, None),  # no signing key here: the field is ignored
+    "another-shots-video": (poison_other_video, "not what the shot asks for"),
+    "same-size-other-bytes": (poison_same_size, "sha256"),
+    "not-an-mp4": (poison_not_mp4, "not what the shot asks for"),
+    "payload-edited": (poison_payload, "does not hash"),
+    "video-is-a-folder": (poison_video_dir, None),
+    "video-symlinked-outside": (poison_video_symlink_outside, "bytes"),
+}
+
+
+@pytest.mark.parametrize("poison", sorted(POISONS))
+def test_a_poisoned_entry_is_refused_once_and_the_rest_still_travel(
+    shared: tuple[Path, Path], tmp_path: Path, poison: str
+) -> None:
+    a, remote = shared
+    keys = keys_of(a, LOCAL)
+    damage, why = POISONS[poison]
+    damage(remote, keys["one"], keys["other"])
+    b = clone(a, tmp_path / "b", str(remote))
+
+    pulled = run_cli("pull", cwd=b, env=LOCAL)
+    assert "Traceback" not in pulled.err and "internal error" not in pulled.err, pulled.err
+    if why is None and poison == "signature-not-a-string":
+        assert pulled.code == 0, pulled.err
+        return
+    assert pulled.code == 1, pulled.out + pulled.err
+    # One bad entry is that entry's problem: the remote stays usable for every other key.
+    assert "cannot use the remote cache" not in pulled.err, pulled.err
+    assert "pulled 1" in pulled.out, pulled.out
+    assert (b / "renders" / "other.mp4").exists()
+    # Reported once, though two shots share the key; and in one short line.
+    assert len([line for line in pulled.err.splitlines() if keys["one"] in line]) == 1, pulled.err
+    if why is not None:
+        assert why in pulled.err, pulled.err
+    assert all(len(line) < 500 for line in pulled.err.splitlines()), pulled.err[:600]
+    assert "\x1b" not in pulled.err
+    # Never materialised, never cached.
+    assert not (b / "renders" / "one.mp4").exists() and not (b / "renders" / "twin.mp4").exists()
+    assert keys["one"] not in cached_keys(b)
+    assert not list((b / "cache" / "objects" / ".downloads").glob("*"))
+
+
+def test_a_video_that_is_a_fifo_does_not_hang_a_pull(shared: tuple[Path, Path], tmp_path: Path) -> None:
+    a, remote = shared
+    keys = keys_of(a, LOCAL)
+    fifo = entry(remote, keys["one"]) / "video.mp4"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    b = clone(a, tmp_path / "b", str(remote))
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(run_cli("pull", cwd=b, env=LOCAL)), daemon=True)
+    worker.start()
+    worker.join(SAFETY_NET)
+    if worker.is_alive():  # it hangs on the FIFO: give it an end so the thread finishes, then fail
+        descriptor = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(descriptor)
+        worker.join(SAFETY_NET)
+        pytest.fail("pull hung reading a FIFO on the remote")
+    (pulled,) = result
+    assert pulled.code == 1, pulled.out + pulled.err  # type: ignore[attr-defined]
+    assert keys["one"] in pulled.err and "pulled 1" in pulled.out  # type: ignore[attr-defined]
+    assert not (b / "renders" / "one.mp4").exists()
+
+
+def test_a_video_symlinked_to_an_endless_device_is_refused(shared: tuple[Path, Path], tmp_path: Path) -> None:
+    a, remote = shared
+    keys = keys_of(a, LOCAL)
+    video = entry(remote, keys["one"]) / "video.mp4"
+    video.unlink()
+    video.symlink_to("/dev/zero")
+    b = clone(a, tmp_path / "b", str(remote))
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(run_cli("pull", cwd=b, env=LOCAL)), daemon=True)
+    worker.start()
+    worker.join(SAFETY_NET)
+    if worker.is_alive():  # copying /dev/zero: replace the link so the copy's next open... it never ends; stop here
+        shutil.rmtree(b / "cache", ignore_errors=True)
+        pytest.fail("pull kept copying /dev/zero from the remote")
+    (pulled,) = result
+    assert pulled.code == 1, pulled.out + pulled.err  # type: ignore[attr-defined]
+    assert "pulled 1" in pulled.out  # type: ignore[attr-defined]
