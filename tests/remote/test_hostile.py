@@ -13,11 +13,14 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write_png
+from renderspec.emulator.app import EmulatorOptions
+from renderspec.emulator.server import RunningEmulator, start_in_thread
+from tests.conftest import creates, env_for, run_cli, write_png
 
 SAFETY_NET = 60.0  # a net only: a test that hangs fails here instead of hanging the suite
 
@@ -328,3 +331,20 @@ def test_a_video_symlinked_to_an_endless_device_is_refused(shared: tuple[Path, P
     (pulled,) = result
     assert pulled.code == 1, pulled.out + pulled.err  # type: ignore[attr-defined]
     assert "pulled 1" in pulled.out  # type: ignore[attr-defined]
+
+
+# -- money -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def service() -> Iterator[RunningEmulator]:
+    with start_in_thread(EmulatorOptions(latency=0.05, concurrency=8)) as running:
+        yield running
+
+
+def test_shots_sharing_a_key_are_paid_for_once(tmp_path: Path, service: RunningEmulator) -> None:
+    a = make_project(tmp_path / "a", None)
+    run = run_cli("build", cwd=a, env=env_for(service))
+    assert run.code == 0, run.out + run.err
+    assert len(creates(service)) == 2  # `one` and `twin` are one request
+    assert sorted(path.name for path in (a / "renders").iterdir()) == ["one.mp4", "other.mp4", "twin.mp4"]
