@@ -422,7 +422,8 @@ def _checked_base(base_url: str) -> str:
             hint=f"put them in {TOKEN}, or {USER} and {PASSWORD}, in the environment",
         )
     if parts.query or parts.fragment or base_url.endswith(("?", "#")):
-        raise SettingsError(f"the remote URL {base_url} has a query or fragment; give the folder's URL alone")
+        shown = f"{parts.scheme}://{parts.netloc}{parts.path}"  # a query may carry a token: never shown
+        raise SettingsError(f"the remote URL {shown} has a query or fragment; give the folder's URL alone")
     if not host:
         raise SettingsError(f"the remote URL {base_url} names no host")
     scheme = parts.scheme.lower()

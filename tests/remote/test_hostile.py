@@ -348,3 +348,76 @@ def test_shots_sharing_a_key_are_paid_for_once(tmp_path: Path, service: RunningE
     assert run.code == 0, run.out + run.err
     assert len(creates(service)) == 2  # `one` and `twin` are one request
     assert sorted(path.name for path in (a / "renders").iterdir()) == ["one.mp4", "other.mp4", "twin.mp4"]
+
+
+def test_the_spend_guard_at_its_edges(tmp_path: Path, service: RunningEmulator) -> None:
+    a = make_project(tmp_path / "a", None)
+    env = env_for(service)
+    assert run_cli("build", cwd=a, env=env).code == 0
+    paid = len(creates(service))
+    b = clone(a, tmp_path / "b", None)
+    spec = b / "specs" / "s.toml"
+    spec.write_text(spec.read_text() + '\n[[shots]]\nid = "fresh"\nmedia = ["mia"]\nprompt = "{{ mia }} nods."\n')
+
+    # --shot naming only a shot that is not missing: nothing to refuse.
+    run = run_cli("build", "--shot", "fresh", cwd=b, env=env)
+    assert run.code == 0, run.out + run.err
+    assert len(creates(service)) == paid + 1
+    # --dry-run shows the missing shots and pays for nothing.
+    run = run_cli("build", "--dry-run", cwd=b, env=env)
+    assert run.code == 0 and "missing" in run.out, run.out + run.err
+    # --json: one JSON document on stdout, the refusal on stderr, exit 2.
+    run = run_cli("build", "--json", cwd=b, env=env)
+    assert run.code == 2 and "--rerender-missing" in run.err
+    document = json.loads(run.out)
+    assert document["summary"] == {"missing": 3, "refused": True}
+    # The APIYI proxy is paid too (and runs the same model: the same keys).
+    run = run_cli("build", "--provider", "apiyi", cwd=b, env={"APIYI_API_KEY": "sk-canary-apiyi"})
+    assert run.code == 2 and "--rerender-missing" in run.err, run.out + run.err
+    assert "sk-canary-apiyi" not in run.out + run.err
+    assert len(creates(service)) == paid + 1
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "said"),
+    [
+        ('url = "r"\nmode = "write"\n', {}, "renderspec.remote.mode"),
+        ('url = "r"\n', {"RENDERSPEC_REMOTE_MODE": "rw"}, "RENDERSPEC_REMOTE_MODE"),
+        ('url = "r"\ncolour = "blue"\n', {}, "renderspec.remote.colour"),
+        ('url = "file://nas/renders"\n', {}, "names a host"),
+        ('url = "s3://"\n', {}, "names no bucket"),
+        ('url = "http://cache.example.com/r"\n', {}, "plain http"),
+        ('url = "https://ann:canary-pw@cache.example.com/r"\n', {}, "credentials"),
+        ('url = "https://ann:canary-pw#1@cache.example.com/r"\n', {}, "cannot be read as a URL"),
+        ('url = "https://ann:canary-pw/1@cache.example.com/r"\n', {}, "cannot be read as a URL"),
+        ('url = "s3://KEY:canary-pw/1@bucket/r"\n', {}, "cannot be read as a URL"),
+        ('url = "https://[::1/r"\n', {}, "cannot be read as a URL"),
+        ('url = "https://cache.example.com/r?sig=canary-pw"\n', {}, "query"),
+    ],
+)
+def test_bad_remote_settings_are_one_clear_line(project: Path, toml: str, env: dict[str, str], said: str) -> None:
+    (project / "renderspec.toml").write_text(f"[renderspec]\n[renderspec.remote]\n{toml}")
+    for argv in (["plan"], ["build", "--provider", "local"], ["pull"], ["push"]):
+        run = run_cli(*argv, cwd=project, env=env)
+        assert run.code == 2, (argv, run.out + run.err)
+        assert said in run.err and "Traceback" not in run.err and "internal error" not in run.err, run.err
+        assert "canary-pw" not in run.out + run.err
+    assert not (project / "renders").exists()
+
+
+def test_an_empty_url_and_a_relative_folder(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", None)
+    (project / "renderspec.toml").write_text('[renderspec]\n[renderspec.remote]\nurl = ""\n')
+    assert run_cli("plan", cwd=project, env=LOCAL).code == 0
+    run = run_cli("pull", cwd=project, env=LOCAL)
+    assert run.code == 2 and "needs a remote cache" in run.err
+    (project / "renderspec.toml").write_text('[renderspec]\n[renderspec.remote]\nurl = "../team-cache"\n')
+    (project.parent / "team-cache").mkdir()
+    run = run_cli("build", cwd=project / "specs", env=LOCAL)  # relative to the project, not the working folder
+    assert run.code == 0, run.out + run.err
+    assert list((project.parent / "team-cache" / "v1" / "objects").glob("*/meta.json"))
+    run = run_cli("push", cwd=project, env={**LOCAL, "RENDERSPEC_REMOTE_MODE": "read"})
+    assert run.code == 2 and "read-only" in run.err, run.out + run.err
