@@ -421,3 +421,137 @@ def test_an_empty_url_and_a_relative_folder(tmp_path: Path) -> None:
     assert list((project.parent / "team-cache" / "v1" / "objects").glob("*/meta.json"))
     run = run_cli("push", cwd=project, env={**LOCAL, "RENDERSPEC_REMOTE_MODE": "read"})
     assert run.code == 2 and "read-only" in run.err, run.out + run.err
+
+
+# -- a server that refuses writes, or goes away ----------------------------------------------
+
+
+class FakeDav:
+    """A blob store on 127.0.0.1: `deny` answers 403 to writes; after `down_after` stored metas it answers 503."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.blobs: dict[str, bytes] = {}
+        self.deny = False
+        self.down = False
+        self.down_after: int | None = None
+        self.seen: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fake.seen.append(f"{self.command} {self.path} {dict(self.headers)}")
+                if fake.down:
+                    return self._answer(503, headers={"Retry-After": "0"})
+                if self.command in ("PUT", "MKCOL", "DELETE") and fake.deny:
+                    return self._answer(403)
+                if self.command == "MKCOL":
+                    return self._answer(201)
+                if self.command == "PUT":
+                    fake.blobs[self.path] = body
+                    metas = sum(path.endswith("/meta.json") for path in fake.blobs)
+                    fake.down = fake.down_after is not None and metas >= fake.down_after
+                    return self._answer(201)
+                if self.path in fake.blobs:
+                    return self._answer(200, fake.blobs[self.path])
+                return self._answer(404)
+
+            do_GET = do_HEAD = do_PUT = do_MKCOL = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/team"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_dav() -> Iterator[FakeDav]:
+    server = FakeDav()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+CANARIES = {
+    "RENDERSPEC_REMOTE_TOKEN": "canary-token-51e",
+    "RENDERSPEC_REMOTE_SIGNING_KEY": "canary-signing-0c2",
+    "AWS_ACCESS_KEY_ID": "AKIACANARY",
+    "AWS_SECRET_ACCESS_KEY": "canary-aws-secret-9d",
+    "AWS_SESSION_TOKEN": "canary-aws-session-3f",
+}
+
+
+def leaks(texts: list[str], *folders: Path) -> list[str]:
+    places = list(texts)
+    for folder in folders:
+        places += [path.read_bytes().decode("latin-1") for path in folder.rglob("*") if path.is_file()]
+    secrets = [value for name, value in CANARIES.items() if name != "AWS_ACCESS_KEY_ID"]
+    return [secret for secret in secrets for text in places if secret in text]
+
+
+def test_a_remote_that_refuses_writes_degrades_to_read_only_once(fake_dav: FakeDav, tmp_path: Path) -> None:
+    fake_dav.deny = True
+    a = make_project(tmp_path / "a", fake_dav.url)
+    env = {**LOCAL, **CANARIES}
+    run = run_cli("build", cwd=a, env=env)
+    assert run.code == 0, run.out + run.err
+    assert run.err.count("refused a write") == 1, run.err
+    assert "2 new renders were not shared" in run.err, run.err
+    assert sorted(path.name for path in (a / "renders").iterdir()) == ["one.mp4", "other.mp4", "twin.mp4"]
+    push = run_cli("push", cwd=a, env=env)
+    assert push.code == 1 and "refused" in push.err, push.out + push.err
+    assert "Traceback" not in run.err + push.err
+    assert leaks([run.out, run.err, push.out, push.err], a) == []
+
+
+def test_a_remote_that_goes_away_mid_build_keeps_every_render(fake_dav: FakeDav, tmp_path: Path) -> None:
+    fake_dav.down_after = 1  # the first render is shared, then the server answers 503
+    a = make_project(tmp_path / "a", fake_dav.url)
+    env = {**LOCAL, **CANARIES, "RENDERSPEC_JOBS": "1"}
+    run = run_cli("build", "-j", "1", cwd=a, env=env)
+    assert run.code == 0, run.out + run.err
+    assert run.err.count("cannot use the remote cache") == 1, run.err
+    assert "1 new render was not shared" in run.err, run.err
+    assert sorted(path.name for path in (a / "renders").iterdir()) == ["one.mp4", "other.mp4", "twin.mp4"]
+    fake_dav.down, fake_dav.down_after = False, None
+    push = run_cli("push", "--json", cwd=a, env=env)
+    assert push.code == 0, push.err
+    assert json.loads(push.out)["summary"]["pushed"] == 1
+    assert sum(path.endswith("/meta.json") for path in fake_dav.blobs) == 2
+    assert leaks([run.out, run.err, push.out, push.err], a) == []
+
+
+def test_secrets_stay_secret_on_every_error_path(fake_dav: FakeDav, tmp_path: Path) -> None:
+    a = make_project(tmp_path / "a", fake_dav.url)
+    env = {**LOCAL, **CANARIES}
+    runs = []
+    fake_dav.deny = True
+    runs.append(run_cli("build", cwd=a, env=env))
+    fake_dav.down = True
+    runs += [run_cli(*argv, cwd=a, env=env) for argv in (["plan"], ["pull"], ["push"])]
+    required = {**env, "RENDERSPEC_REMOTE_REQUIRED": "1"}
+    runs += [run_cli(*argv, cwd=a, env=required) for argv in (["plan"], ["build"], ["pull"], ["push"])]
+    s3 = {**env, "AWS_ENDPOINT_URL": fake_dav.url.rsplit("/", 1)[0]}
+    fake_dav.down, fake_dav.deny = False, True
+    runs += [run_cli(*argv, "--remote", "s3://bucket/x", cwd=a, env=s3) for argv in (["pull"], ["push"])]
+    assert all("Traceback" not in run.err and "internal error" not in run.err for run in runs), [r.err for r in runs]
+    assert leaks([text for run in runs for text in (run.out, run.err)], a) == []
