@@ -369,8 +369,9 @@ class HttpBackend:
                 continue
             mkcol = functools.partial(self._send, "MKCOL", collection, collection=True)
             response = self._with_retries("MKCOL", collection, mkcol)
-            if response.status_code == 409 and collection == parents[0] and not self._base_made:
-                self._make_base()  # a new remote on a fresh server: its own folders come first
+            if response.status_code == 409 and collection == parents[0]:
+                if not self._base_made:  # another thread may have made it since this answer was sent
+                    self._make_base()  # a new remote on a fresh server: its own folders come first
                 response = self._with_retries("MKCOL", collection, mkcol)
             # 405: it exists already (RFC 4918); 301: the server points at its slashed name, so it exists.
             if response.is_success or response.status_code in (301, 405):

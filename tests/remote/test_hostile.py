@@ -555,3 +555,58 @@ def test_secrets_stay_secret_on_every_error_path(fake_dav: FakeDav, tmp_path: Pa
     runs += [run_cli(*argv, "--remote", "s3://bucket/x", cwd=a, env=s3) for argv in (["pull"], ["push"])]
     assert all("Traceback" not in run.err and "internal error" not in run.err for run in runs), [r.err for r in runs]
     assert leaks([text for run in runs for text in (run.out, run.err)], a) == []
+
+
+def test_parallel_first_pushes_to_a_fresh_webdav_server_all_land() -> None:
+    """Thread B's MKCOL meets the missing base; thread A makes the base meanwhile: B must still succeed.
+
+    The interleaving is forced by the transport, so the race is shown every time, not now and then.
+    """
+    import httpx
+
+    from renderspec.remote.webdav import HttpBackend
+
+    made: set[str] = set()
+    v1_asked = 0
+    b_waiting, base_made = threading.Event(), threading.Event()
+    lock = threading.Lock()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal v1_asked
+        path = request.url.path
+        if request.method == "PUT":
+            parent = path.rsplit("/", 1)[0] + "/"
+            return httpx.Response(201 if parent in made else 409)
+        assert request.method == "MKCOL", request.method
+        parent = path.rstrip("/").rsplit("/", 1)[0] + "/"
+        if path == "/team/renders/v1/":
+            with lock:
+                v1_asked += 1
+                asked = v1_asked
+            if asked == 1:  # B: the base is missing now; the answer arrives after A made it
+                b_waiting.set()
+                assert base_made.wait(SAFETY_NET)
+                return httpx.Response(409)
+        if parent != "/" and parent not in made:
+            return httpx.Response(409)
+        made.add(path)
+        if path == "/team/renders/v1/":
+            base_made.set()
+        return httpx.Response(201)
+
+    backend = HttpBackend("http://127.0.0.1:9/team/renders", env={}, transport=httpx.MockTransport(answer))
+    errors: list[BaseException] = []
+
+    def write(key: str) -> None:
+        try:
+            backend.write(f"v1/objects/{key}/meta.json", b"{}")
+        except BaseException as error:  # noqa: BLE001 (reported by the test)
+            errors.append(error)
+
+    b = threading.Thread(target=write, args=("b" * 64,))
+    b.start()
+    assert b_waiting.wait(SAFETY_NET)
+    write("a" * 64)
+    b.join(SAFETY_NET)
+    backend.close()
+    assert errors == []
