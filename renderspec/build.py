@@ -97,7 +97,7 @@ def _build(
         restored, damaged = restore_cached(project, outputs, selected)
         for warning in dict.fromkeys(project.store.warnings):
             print(f"renderspec: warning: {warning}", file=err)
-        selected = [damaged.get(shot.key, shot) for shot in selected]
+        selected = [damaged.get(shot.id, shot) for shot in selected]
         if args.dry_run:
             pending = [shot for shot in selected if shot.state is not State.CACHED]
             if args.json:
@@ -117,14 +117,18 @@ def _build(
                     print(f"{shot.id}: fetched from the remote cache", file=human) if entry is not None else None
                 ),
             )
-            selected = [got.shots.get(shot.key) or got.refused.get(shot.key) or shot for shot in selected]
+            selected = [got.shots.get(shot.id) or got.refused.get(shot.id) or shot for shot in selected]
             fetched = len(got.shots)
         shown = print_warnings(remote, err, shown)
         missing = [shot for shot in selected if shot.state is State.MISSING]
         if missing and settings.provider != "local" and not args.rerender_missing:
             outputs.save()  # what was fetched stays recorded
             return _refuse_missing(missing, remote, args, out, err)
-        to_render = [shot for shot in selected if shot.state.renders]
+        firsts: dict[str, PlannedShot] = {}  # shots asking for the very same render are paid for once
+        for shot in selected:
+            if shot.state.renders:
+                firsts.setdefault(shot.key, shot)
+        to_render = list(firsts.values())
         _apply_decisions(project.journal, selected, args)
         results: list[ShotResult] = []
         # Journaled tasks are collected (and lost creates settled) even when nothing else renders.
@@ -153,6 +157,7 @@ def _build(
             current = {shot.id for shot in plan.shots}
             for shot_id in [shot_id for shot_id in project.manifest.entries if shot_id not in current]:
                 project.manifest.drop(shot_id)
+        results += _same_render(selected, results, project, outputs)
         outputs.save()
         by_id = {result.shot.id: result for result in results}
         final = [
@@ -163,6 +168,26 @@ def _build(
         if remote is not None and remote.required and remote.unshared:
             return EXIT_FAILED
         return EXIT_FAILED if any(result.outcome in (Outcome.FAILED, Outcome.SKIPPED) for result in final) else EXIT_OK
+
+
+def _same_render(
+    shots: list[PlannedShot], results: list[ShotResult], project: ProjectPlan, outputs: ProjectOutputs
+) -> list[ShotResult]:
+    """Shots asking for the very render (one key) another shot of this build made: paid once, materialised for each."""
+    made = {result.shot.key: result for result in results}
+    done = {result.shot.id for result in results}
+    extra: list[ShotResult] = []
+    for shot in shots:
+        first = made.get(shot.key)
+        if not shot.state.renders or shot.id in done or first is None:
+            continue
+        entry = project.store.get(shot.key) if first.outcome is Outcome.RENDERED else None
+        if entry is not None:
+            extra.append(ShotResult(shot, Outcome.CACHED, output=outputs.commit(shot, entry, entry.task_id)))
+        else:
+            why = f"it asks for the same render as shot {first.shot.id}, which did not render"
+            extra.append(ShotResult(shot, Outcome.SKIPPED, message=why))
+    return extra
 
 
 def _refuse_missing(

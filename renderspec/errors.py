@@ -14,7 +14,8 @@
     ├── RemoteError               the shared remote cache cannot be used as asked
     │   ├── RemoteUnavailable     cannot be reached (network trouble, 5xx after the retries)
     │   ├── RemoteDenied          the credentials are missing or lack the right (401/403)
-    │   └── RemoteMissing         the object is not on the remote (404)
+    │   ├── RemoteMissing         the object is not on the remote (404)
+    │   └── RemoteUnusable        the object is there but cannot be an entry's (too large, not a file)
     └── InvalidOutput             a downloaded video is not what was asked for
 
 Imports nothing from renderspec, so any module may raise these.
@@ -126,6 +127,10 @@ class RemoteDenied(RemoteError):
 
 class RemoteMissing(RemoteError):
     """The object asked for is not on the remote."""
+
+
+class RemoteUnusable(RemoteError):
+    """One object on the remote is not what renderspec writes there (too large, not a file): its entry is refused."""
 
 
 class InvalidOutput(RenderspecError):

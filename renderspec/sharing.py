@@ -40,8 +40,8 @@ def probe(shot: PlannedShot, tolerance: float, path: Path) -> object:
 class Fetched:
     """What fetching the `remote` shots of a plan did."""
 
-    shots: dict[str, PlannedShot] = field(default_factory=dict)  # by key: each fetched shot, now cached
-    refused: dict[str, PlannedShot] = field(default_factory=dict)  # by key: their remote copy failed, now must render
+    shots: dict[str, PlannedShot] = field(default_factory=dict)  # by shot id: each fetched shot, now cached
+    refused: dict[str, PlannedShot] = field(default_factory=dict)  # by shot id: the remote copy failed, must render
     bytes: int = 0
 
 
@@ -54,25 +54,33 @@ def fetch_shots(
     tolerance: float,
     progress: Callable[[PlannedShot, Entry | None], None] = lambda shot, entry: None,
 ) -> Fetched:
-    """Fetches every `remote` shot into the local cache (verified) and materialises it in renders/."""
-    wanted = {shot.key: shot for shot in shots if shot.state is State.REMOTE}
+    """Fetches every `remote` shot into the local cache (verified) and materialises it in renders/.
+
+    Each key is fetched once; every shot that asks for it gets it (shots may share a key).
+    """
+    wanted: dict[str, list[PlannedShot]] = {}
+    for shot in shots:
+        if shot.state is State.REMOTE:
+            wanted.setdefault(shot.key, []).append(shot)
     result = Fetched()
     store = project.store
 
-    def one(shot: PlannedShot) -> Entry | None:
-        return remote.fetch(shot.key, store, functools.partial(probe, shot, tolerance))
+    def one(group: list[PlannedShot]) -> Entry | None:
+        return remote.fetch(group[0].key, store, functools.partial(probe, group[0], tolerance))
 
-    def done(shot: PlannedShot, entry: Entry | None) -> None:
-        if entry is None:
-            paid = project.manifest.entries.get(shot.id)
-            why = remote.rejected.get(shot.key, "it could not be fetched")
-            state = State.MISSING if paid is not None and paid.key == shot.key else State.STALE
-            result.refused[shot.key] = shot.with_state(state, (f"the remote's copy is not usable: {why}",))
-        else:
-            outputs.commit(shot, entry, entry.task_id)
-            result.shots[shot.key] = shot.with_state(State.CACHED, ())
+    def done(group: list[PlannedShot], entry: Entry | None) -> None:
+        if entry is not None:
             result.bytes += entry.size
-        progress(shot, entry)
+        for shot in group:
+            if entry is None:
+                paid = project.manifest.entries.get(shot.id)
+                why = remote.rejected.get(shot.key, "it could not be fetched")
+                state = State.MISSING if paid is not None and paid.key == shot.key else State.STALE
+                result.refused[shot.id] = shot.with_state(state, (f"the remote's copy is not usable: {why}",))
+            else:
+                outputs.commit(shot, entry, entry.task_id)
+                result.shots[shot.id] = shot.with_state(State.CACHED, ())
+            progress(shot, entry)
 
     remote.each(wanted.values(), one, done)
     return result
@@ -103,6 +111,8 @@ def restore_cached(
     project: ProjectPlan, outputs: ProjectOutputs, shots: list[PlannedShot]
 ) -> tuple[int, dict[str, PlannedShot]]:
     """Cached shots whose render is missing, changed or unrecorded get it back from the cache.
+
+    Returns how many were restored, and the shots that must render again, by shot id.
 
     An object is re-hashed before it is materialised: a damaged one is moved aside and its shot
     renders again (returned by key, as stale). A render in renders/ that differs from the cache
@@ -135,7 +145,7 @@ def restore_cached(
             outputs.commit(shot, entry, entry.task_id)
             restored += 1
             continue
-        damaged[shot.key] = shot.with_state(State.STALE, (f"the cached render was damaged: {problem}",))
+        damaged[shot.id] = shot.with_state(State.STALE, (f"the cached render was damaged: {problem}",))
     return restored, damaged
 
 
@@ -211,7 +221,7 @@ def pull(
             )
             outputs.save()
             print_warnings(remote, err, shown)
-            final = [fetched.shots.get(s.key) or fetched.refused.get(s.key) or damaged.get(s.key, s) for s in selected]
+            final = [fetched.shots.get(s.id) or fetched.refused.get(s.id) or damaged.get(s.id, s) for s in selected]
             left = [shot for shot in final if shot.state is not State.CACHED]
             cached = len(final) - len(left) - len(fetched.shots)
             if as_json:
@@ -221,7 +231,7 @@ def pull(
                             {
                                 "id": shot.id,
                                 "key": shot.key,
-                                "state": "fetched" if shot.key in fetched.shots else shot.state,
+                                "state": "fetched" if shot.id in fetched.shots else shot.state,
                                 "reasons": list(shot.reasons),
                             }
                             for shot in final

@@ -248,7 +248,8 @@ def record_problem(key: str, meta: Any) -> str | None:
     if not isinstance(meta, dict):
         return "its record is not a JSON object"
     if meta.get("format") != CACHE_FORMAT:
-        return f"its record has format {meta.get('format')!r}, not {CACHE_FORMAT}"
+        shown = repr(meta.get("format"))  # a record may come from the remote: its text is anyone's
+        return f"its record has format {shown if len(shown) <= 40 else shown[:37] + '...'}, not {CACHE_FORMAT}"
     if meta.get("key", key) != key:
         return "its record names another key"
     size, digest = meta.get("video_size"), meta.get("video_sha256")

@@ -43,7 +43,14 @@ def open_backend(
     settings: RemoteSettings, env: Mapping[str, str], root: Path, *, retry: RetryPolicy | None = None
 ) -> Backend:
     url = (settings.url or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # `user:pass` cut short by a `/` or `#` in the password reads as a port
+    except ValueError:
+        raise SettingsError(  # never quoted: what fails to parse may be a credential
+            "the remote URL cannot be read as a URL (its host or port is malformed)",
+            hint=f"write {SCHEMES}; credentials go in the environment, never in the URL",
+        ) from None
     if parts.scheme and "@" in parts.netloc:
         raise SettingsError(
             "the remote URL carries credentials (user:password@); they must come from the environment "

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import BinaryIO
 
-from renderspec.errors import RemoteDenied, RemoteError, RemoteMissing, RemoteUnavailable
+from renderspec.errors import RemoteDenied, RemoteError, RemoteMissing, RemoteUnavailable, RemoteUnusable
 from renderspec.fsutil import TEMP_SUFFIX, default_mode
 from renderspec.remote.backend import MAX_SMALL
 
@@ -37,6 +38,8 @@ class FolderBackend:
             return RemoteMissing(f"{self.url}: {path} is not there", remote=self.url)
         if isinstance(error, PermissionError):
             return RemoteDenied(f"{self.url}: {path}: {reason}", remote=self.url)
+        if isinstance(error, IsADirectoryError | NotADirectoryError):
+            return RemoteUnusable(f"{path} on the remote is not a file", remote=self.url)
         return RemoteUnavailable(f"{self.url}: {path}: {reason}", remote=self.url)
 
     def _check_root(self) -> None:
@@ -51,19 +54,32 @@ class FolderBackend:
         self._check_root()
         return {path for path in paths if self._path(path).is_file()}
 
+    def _open(self, path: str) -> BinaryIO:
+        """Opens a regular file for reading; a FIFO, device or folder (which a teammate could leave
+        there) is refused without blocking on it or reading it without end."""
+        descriptor = os.open(self._path(path), os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise RemoteUnusable(f"{path} on the remote is not a regular file", remote=self.url)
+            os.set_blocking(descriptor, True)
+            return os.fdopen(descriptor, "rb")
+        except BaseException:
+            os.close(descriptor)
+            raise
+
     def read(self, path: str, limit: int = MAX_SMALL) -> bytes:
         try:
-            with open(self._path(path), "rb") as handle:
+            with self._open(path) as handle:
                 data = handle.read(limit + 1)
         except OSError as error:
             raise self._fail(error, path) from error
         if len(data) > limit:
-            raise RemoteError(f"{self.url}: {path} is larger than {limit} bytes", remote=self.url)
+            raise RemoteUnusable(f"{path} on the remote is larger than {limit} bytes", remote=self.url)
         return data
 
     def download(self, path: str, target: Path) -> int:
         try:
-            with open(self._path(path), "rb") as reader, open(target, "wb") as writer:
+            with self._open(path) as reader, open(target, "wb") as writer:
                 shutil.copyfileobj(reader, writer, 1 << 20)
                 return writer.tell()
         except OSError as error:

@@ -26,6 +26,7 @@ from renderspec.errors import (
     RemoteError,
     RemoteMissing,
     RemoteUnavailable,
+    RemoteUnusable,
     SettingsError,
     StorageError,
     WorkspaceError,
@@ -245,7 +246,7 @@ class S3Backend:
         return found
 
     def _too_large(self, path: str, size: int, limit: int) -> RemoteError:
-        return RemoteError(
+        return RemoteUnusable(
             f"{self._where(path)} is {size} bytes, more than the {limit} a record may have",
             remote=self.url,
             hint="the remote holds something renderspec did not write there",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from renderspec.core.keys import is_key, key_of
-from renderspec.errors import InvalidOutput, RemoteDenied, RemoteError, RemoteMissing
+from renderspec.errors import InvalidOutput, RemoteDenied, RemoteError, RemoteMissing, RemoteUnusable
 from renderspec.fsutil import file_sha256
 from renderspec.providers.base import Secret
 from renderspec.remote.backend import Backend
@@ -150,8 +150,8 @@ class Remote:
             except InvalidOutput as error:
                 raise _Refused(f"its video is not what the shot asks for: {error}") from None
             return local.put(key, staging, meta)
-        except _Refused as refusal:
-            self.rejected[key] = str(refusal)
+        except (_Refused, RemoteUnusable) as refusal:  # this entry's own fault: the remote stays in use
+            self.rejected[key] = refusal.message if isinstance(refusal, RemoteError) else str(refusal)
             self._warn(f"ignoring the remote entry {key} ({refusal}); it is never used")
             return None
         except RemoteMissing:

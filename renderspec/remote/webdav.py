@@ -30,6 +30,7 @@ from renderspec.errors import (
     RemoteError,
     RemoteMissing,
     RemoteUnavailable,
+    RemoteUnusable,
     SettingsError,
     StorageError,
     WorkspaceError,
@@ -327,7 +328,7 @@ class HttpBackend:
         )
 
     def _too_large(self, path: str, limit: int) -> RemoteError:
-        return self._error(f"GET {self._shown(path)}: larger than {limit} bytes; it was not read")
+        return RemoteUnusable(f"GET {self._shown(path)}: larger than {limit} bytes; it was not read", remote=self.url)
 
     def _error(self, message: str) -> RemoteError:
         return RemoteError(message, remote=self.url)
@@ -368,8 +369,9 @@ class HttpBackend:
                 continue
             mkcol = functools.partial(self._send, "MKCOL", collection, collection=True)
             response = self._with_retries("MKCOL", collection, mkcol)
-            if response.status_code == 409 and collection == parents[0] and not self._base_made:
-                self._make_base()  # a new remote on a fresh server: its own folders come first
+            if response.status_code == 409 and collection == parents[0]:
+                if not self._base_made:  # another thread may have made it since this answer was sent
+                    self._make_base()  # a new remote on a fresh server: its own folders come first
                 response = self._with_retries("MKCOL", collection, mkcol)
             # 405: it exists already (RFC 4918); 301: the server points at its slashed name, so it exists.
             if response.is_success or response.status_code in (301, 405):
@@ -421,7 +423,8 @@ def _checked_base(base_url: str) -> str:
             hint=f"put them in {TOKEN}, or {USER} and {PASSWORD}, in the environment",
         )
     if parts.query or parts.fragment or base_url.endswith(("?", "#")):
-        raise SettingsError(f"the remote URL {base_url} has a query or fragment; give the folder's URL alone")
+        shown = f"{parts.scheme}://{parts.netloc}{parts.path}"  # a query may carry a token: never shown
+        raise SettingsError(f"the remote URL {shown} has a query or fragment; give the folder's URL alone")
     if not host:
         raise SettingsError(f"the remote URL {base_url} names no host")
     scheme = parts.scheme.lower()

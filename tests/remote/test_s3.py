@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from renderspec.errors import RemoteDenied, RemoteError, RemoteMissing, RemoteUnavailable, RenderspecError
+from renderspec.errors import (
+    RemoteDenied,
+    RemoteError,
+    RemoteMissing,
+    RemoteUnavailable,
+    RemoteUnusable,
+    RenderspecError,
+)
 from renderspec.providers.http import RetryPolicy
 from renderspec.remote.s3 import S3Backend, listing_prefixes, receive
 
@@ -138,7 +145,7 @@ def test_read_refuses_an_object_over_the_limit(backend: S3Backend) -> None:
     backend.write("v1/objects/big/meta.json", b"m" * 100)
     with pytest.raises(RemoteError, match="100 bytes") as caught:
         backend.read("v1/objects/big/meta.json", limit=99)
-    assert type(caught.value) is RemoteError
+    assert type(caught.value) is RemoteUnusable  # that entry is refused; the remote stays in use
     assert backend.read("v1/objects/big/meta.json", limit=100) == b"m" * 100
 
 
