@@ -195,8 +195,9 @@ def _refuse_missing(
 ) -> int:
     """The spend guard: shots the lock says were paid for are not paid for again without --rerender-missing."""
     currency = missing[0].currency
-    known = [shot.cost for shot in missing if shot.cost is not None]
-    cost = reporting.money(sum(known), currency) if len(known) == len(missing) else "an unknown amount"
+    unique = {shot.key: shot for shot in missing}.values()  # shots asking for one render pay once
+    known = [shot.cost for shot in unique if shot.cost is not None]
+    cost = reporting.money(sum(known), currency) if len(known) == len(unique) else "an unknown amount"
     names = ", ".join(shot.id for shot in missing[:20]) + (", ..." if len(missing) > 20 else "")
     if remote is None:
         where = (
@@ -208,8 +209,9 @@ def _refuse_missing(
         where = f"the remote cache {remote.url} does not hold them"
     count = len(missing)
     print(
-        f"renderspec: error: {count} shot{'s were' if count != 1 else ' was'} paid for before (renderspec.lock has "
-        f"{'their keys' if count != 1 else 'its key'}) but {'are' if count != 1 else 'is'} in no cache: {names}; "
+        f"renderspec: error: {count} shot{'s were' if count != 1 else ' was'} already paid for (renderspec.lock has "
+        f"{'their keys' if count != 1 else 'its key'}, or the remote cache listed "
+        f"{'them' if count != 1 else 'it'}) but could not be brought from a cache: {names}; "
         f"{where}. Rendering {'them' if count != 1 else 'it'} again would cost about {cost}; "
         "pass --rerender-missing to pay for that (nothing was submitted)",
         file=err,

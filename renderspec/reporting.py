@@ -49,7 +49,7 @@ def totals(shots: Sequence[PlannedShot]) -> dict[str, Any]:
     to_render = [shot for shot in shots if shot.state.renders]
     for shot in shots:
         states[shot.state] = states.get(shot.state, 0) + 1
-    for shot in to_render:
+    for shot in {shot.key: shot for shot in to_render}.values():  # shots asking for one render pay once
         seconds += shot.duration
         if shot.cost is None:
             cost_known = False

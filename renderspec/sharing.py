@@ -33,7 +33,10 @@ def size_tolerance(settings: Settings) -> float:
 
 
 def probe(shot: PlannedShot, tolerance: float, path: Path) -> object:
-    return verify_render(path, size=shot.expected_size, seconds=float(shot.duration), size_tolerance=tolerance)
+    """A fetched video must be an mp4 of the shot's size and length, every packet there, its first frame decoding."""
+    return verify_render(
+        path, size=shot.expected_size, seconds=float(shot.duration), size_tolerance=tolerance, decode_tail=False
+    )
 
 
 @dataclass(slots=True)
@@ -73,10 +76,16 @@ def fetch_shots(
             result.bytes += entry.size
         for shot in group:
             if entry is None:
+                # Refused (failed verification): renders, unless the lock says it was paid for. Not
+                # fetched (the remote went away meanwhile): someone paid for it, so it is guarded.
                 paid = project.manifest.entries.get(shot.id)
-                why = remote.rejected.get(shot.key, "it could not be fetched")
-                state = State.MISSING if paid is not None and paid.key == shot.key else State.STALE
-                result.refused[shot.id] = shot.with_state(state, (f"the remote's copy is not usable: {why}",))
+                refused = remote.rejected.get(shot.key)
+                if refused is None:
+                    state, why = State.MISSING, "on the remote cache, but it could not be fetched"
+                else:
+                    state = State.MISSING if paid is not None and paid.key == shot.key else State.STALE
+                    why = f"the remote's copy is not usable: {refused}"
+                result.refused[shot.id] = shot.with_state(state, (why,))
             else:
                 outputs.commit(shot, entry, entry.task_id)
                 result.shots[shot.id] = shot.with_state(State.CACHED, ())
@@ -115,7 +124,7 @@ def restore_cached(
     Returns how many were restored, and the shots that must render again, by shot id.
 
     An object is re-hashed before it is materialised: a damaged one is moved aside and its shot
-    renders again (returned by key, as stale). A render in renders/ that differs from the cache
+    renders again (returned by shot id, as stale). A render in renders/ that differs from the cache
     is replaced, never trusted. An intact render recorded in the lock costs a stat, not a read:
     `plan` already matched the object's size with the lock's.
     """

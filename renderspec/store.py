@@ -156,9 +156,9 @@ class LocalStore:
             with contextlib.suppress(OSError, ValueError, RecursionError):
                 meta = json.loads((self.path_of(key) / "meta.json").read_bytes())
                 if isinstance(meta, dict):
-                    ids.update(
-                        value for value in [meta.get("task_id"), *meta.get("duplicates", ())] if is_task_id(value)
-                    )
+                    duplicates = meta.get("duplicates")
+                    listed = duplicates if isinstance(duplicates, list) else []  # records may come from a remote
+                    ids.update(value for value in [meta.get("task_id"), *listed] if is_task_id(value))
         return ids
 
     # -- writes ------------------------------------------------------------------------------

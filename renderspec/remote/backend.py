@@ -28,10 +28,12 @@ class Backend(Protocol):
         """A small object's bytes; RemoteMissing when absent, RemoteError when larger than `limit`."""
         ...
 
-    def download(self, path: str, target: Path) -> int:
+    def download(self, path: str, target: Path, limit: int | None = None) -> int:
         """Streams an object into `target` (a staging file the caller owns); returns its size.
 
-        A body shorter than the announced length is an error, never a short file presented as whole.
+        A body shorter than the announced length is an error, never a short file presented as whole;
+        one longer than `limit` is RemoteUnusable, found before or while reading, never after the
+        whole of it arrived. On any failure `target` is removed.
         """
         ...
 

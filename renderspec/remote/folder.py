@@ -1,7 +1,9 @@
 """A shared folder (an NFS or SMB mount, or any local path) as a remote cache backend.
 
 Every write goes to a temporary file in the target's folder and is renamed into place, so a
-reader on another machine sees a whole object or none. Paths are checked to stay under the root.
+reader on another machine sees a whole object or none. Paths are checked to stay under the root;
+a symlink on the share may point elsewhere, but only regular files are read, and what they hold
+is verified like any other entry.
 """
 
 from __future__ import annotations
@@ -77,11 +79,15 @@ class FolderBackend:
             raise RemoteUnusable(f"{path} on the remote is larger than {limit} bytes", remote=self.url)
         return data
 
-    def download(self, path: str, target: Path) -> int:
+    def download(self, path: str, target: Path, limit: int | None = None) -> int:
         try:
-            with self._open(path) as reader, open(target, "wb") as writer:
-                shutil.copyfileobj(reader, writer, 1 << 20)
-                return writer.tell()
+            with self._open(path) as reader:
+                size = os.fstat(reader.fileno()).st_size
+                if limit is not None and size > limit:
+                    raise RemoteUnusable(f"{self.url}: {path} has {size} bytes, more than {limit}", remote=self.url)
+                with open(target, "wb") as writer:
+                    shutil.copyfileobj(reader, writer, 1 << 20)
+                    return writer.tell()
         except OSError as error:
             with contextlib.suppress(OSError):
                 target.unlink()

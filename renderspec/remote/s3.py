@@ -183,10 +183,14 @@ class S3Backend:
             )
         return data
 
-    def download(self, path: str, target: Path) -> int:
+    def download(self, path: str, target: Path, limit: int | None = None) -> int:
         with self._answering(path):
             response = self._client.get_object(Bucket=self.bucket, Key=self._name(path))
-            return receive(response["Body"], target, response.get("ContentLength"), self._where(path), self.url)
+            length = response.get("ContentLength")
+            if limit is not None and isinstance(length, int) and length > limit:
+                response["Body"].close()
+                raise RemoteUnusable(f"{self._where(path)} has {length} bytes, more than {limit}", remote=self.url)
+            return receive(response["Body"], target, length, self._where(path), self.url, limit)
 
     def upload(self, path: str, source: Path) -> None:
         # One PUT (S3 takes up to 5 GB in one); a multipart upload would only pay off far above a render's size.
@@ -353,7 +357,7 @@ def quick_timestamp(value: Any) -> Any:
     return parse_timestamp(value)
 
 
-def receive(body: Body, target: Path, expected: int | None, where: str, remote: str) -> int:
+def receive(body: Body, target: Path, expected: int | None, where: str, remote: str, limit: int | None = None) -> int:
     """Streams `body` into `target` a chunk at a time and returns the size; fewer bytes than announced is an error.
 
     On any failure `target` is removed: a short file is never left where a whole one is expected.
@@ -367,6 +371,8 @@ def receive(body: Body, target: Path, expected: int | None, where: str, remote: 
                 while chunk := body.read(CHUNK):
                     file.write(chunk)
                     received += len(chunk)
+                    if limit is not None and received > limit:
+                        raise RemoteUnusable(f"{where} has more than {limit} bytes", remote=remote)
         except BotoCoreError:
             raise  # some are OSErrors too (read timeouts): the network's fault, not the disk's
         except OSError as error:

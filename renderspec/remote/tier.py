@@ -140,7 +140,7 @@ class Remote:
         staging = local.staging_file()
         try:
             meta = self._accepted(key, self.backend.read(meta_path(key)))
-            size = self.backend.download(video_path(key), staging)
+            size = self.backend.download(video_path(key), staging, limit=meta["video_size"])
             if size != meta["video_size"]:
                 raise _Refused(f"its video has {size} bytes, its record says {meta['video_size']}")
             if file_sha256(staging) != meta["video_sha256"]:

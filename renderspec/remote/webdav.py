@@ -94,6 +94,7 @@ class HttpBackend:
         self._lock = threading.Lock()
         self._collections: set[str] = set()
         self._base_made = False
+        self._base_lock = threading.Lock()
         self.requests = 0
         """Requests sent (every attempt, MKCOLs included): what a benchmark counts."""
         self._client = httpx.Client(
@@ -144,7 +145,7 @@ class HttpBackend:
 
         return self._with_retries("GET", path, once)
 
-    def download(self, path: str, target: Path) -> int:
+    def download(self, path: str, target: Path, limit: int | None = None) -> int:
         """Streams an object into `target`; any failure leaves no `target` behind, never a short file."""
 
         def once() -> int | _Again:
@@ -152,12 +153,20 @@ class HttpBackend:
                 if again := self._verdict(response, "GET", path):
                     return again
                 expected = _content_length(response)
+                if limit is not None and expected is not None and expected > limit:
+                    raise RemoteUnusable(
+                        f"{self._shown(path)} has {expected} bytes, more than {limit}", remote=self.url
+                    )
                 size = 0
                 try:
                     with target.open("wb") as handle:
                         for chunk in response.iter_bytes(CHUNK):
                             handle.write(chunk)
                             size += len(chunk)
+                            if limit is not None and size > limit:
+                                raise RemoteUnusable(
+                                    f"{self._shown(path)} has more than {limit} bytes", remote=self.url
+                                )
                 except OSError as error:
                     raise StorageError(error, target) from error
                 received = _received(response, size)
@@ -382,7 +391,16 @@ class HttpBackend:
                 raise self._failure(response, "MKCOL", collection)
 
     def _make_base(self) -> None:
-        """MKCOLs the base URL's own folders, from the server's root down (405: there already)."""
+        """MKCOLs the base URL's own folders, from the server's root down (405: there already).
+
+        One thread at a time: parallel MKCOLs of one folder race inside some servers (wsgidav
+        answers 500), and the first thread's success serves the others.
+        """
+        with self._base_lock:
+            if not self._base_made:
+                self._make_base_folders()
+
+    def _make_base_folders(self) -> None:
         parts = urlsplit(self._base)
         segments = [segment for segment in parts.path.split("/") if segment]
         for depth in range(1, len(segments) + 1):

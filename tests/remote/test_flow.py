@@ -189,7 +189,7 @@ def test_the_spend_guard_refuses_to_pay_again_for_what_the_lock_says_was_paid(
     b = clone(a, tmp_path / "b", None)
     run = run_cli("build", cwd=b, env=env)
     assert run.code == 2, run.out + run.err
-    assert "8 shots were paid for before" in run.err and "¥" in run.err and "--rerender-missing" in run.err
+    assert "8 shots were already paid for" in run.err and "¥" in run.err and "--rerender-missing" in run.err
     assert len(creates(service)) == SHOTS
     assert not (b / "renders").exists()
     run = run_cli("build", "--rerender-missing", cwd=b, env=env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -145,3 +145,53 @@ def test_an_entry_the_remote_holds_is_not_overwritten(tmp_path: Path) -> None:
     _, again = entry(tmp_path)
     assert remote.push(again) is False
     assert (tmp_path / "remote" / meta_path(KEY)).read_bytes() == before
+
+
+def test_a_video_larger_than_its_record_says_is_not_downloaded_past_that_size(tmp_path: Path) -> None:
+    remote = tamper(tmp_path, lambda meta, video: video.write_bytes(video.read_bytes() * 50))
+    read: list[int] = []
+
+    class Watching(FolderBackend):
+        def download(self, path: str, target: Path, limit: int | None = None) -> int:
+            try:
+                return super().download(path, target, limit)
+            finally:
+                read.append(target.stat().st_size if target.exists() else 0)
+
+    watching = Remote(Watching(tmp_path / "remote"))
+    local = LocalStore(tmp_path / "b" / "cache")
+    assert watching.fetch(KEY, local, fine) is None
+    assert read == [0] and "more than" in watching.warnings[0] and not watching.offline
+    assert local.keys() == set()
+    del remote
+
+
+def test_an_entry_listed_but_gone_when_fetched_is_guarded_not_paid_for(tmp_path: Path) -> None:
+    """A network blip between the listing and the fetch must not turn someone's paid render into a new payment."""
+    from renderspec.core.model import State
+    from renderspec.sharing import fetch_shots
+
+    (tmp_path / "remote").mkdir()
+    _, made = entry(tmp_path)
+
+    class Flaky(FolderBackend):
+        def read(self, path: str, limit: int = 4 * 2**20) -> bytes:
+            raise RemoteUnavailable("the connection was reset", remote=self.url)
+
+    remote = Remote(Flaky(tmp_path / "remote"))
+
+    class Shot:
+        id, key, state = "s01", KEY, State.REMOTE
+
+        def with_state(self, state: State, reasons: tuple[str, ...]) -> tuple[State, tuple[str, ...]]:
+            return state, reasons
+
+    class Project:
+        store = LocalStore(tmp_path / "b" / "cache")
+
+        class manifest:
+            entries: ClassVar[dict[str, Any]] = {}
+
+    got = fetch_shots(Project(), None, [Shot()], remote, tolerance=0.0)  # type: ignore[arg-type]
+    assert got.refused["s01"][0] is State.MISSING and "could not be fetched" in got.refused["s01"][1][0]
+    del made
