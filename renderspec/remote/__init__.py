@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from renderspec.errors import SettingsError
 from renderspec.providers.base import Secret
-from renderspec.providers.http import RetryPolicy
 from renderspec.remote.backend import Backend
 from renderspec.remote.tier import Remote
 from renderspec.settings import RemoteSettings
+
+if TYPE_CHECKING:  # httpx and anyio load with it: an offline `plan` imports this package but needs neither
+    from renderspec.providers.http import RetryPolicy
 
 SIGNING_KEY = "RENDERSPEC_REMOTE_SIGNING_KEY"
 SCHEMES = "s3://BUCKET/PREFIX, https://HOST/PATH (http:// on loopback), file:///PATH or a folder path"
