@@ -204,14 +204,20 @@ def _scan_packets(container: Any, video: Any) -> _Scan:
     import av
 
     scan = _Scan(counts={}, starts={}, ends={}, incomplete={})
+    bases: dict[
+        int, float
+    ] = {}  # seconds per tick, per stream: floats, as Fractions per packet cost more than the demuxing
     try:
         for packet in container.demux():
             pts = packet.pts if packet.pts is not None else packet.dts
             if pts is None:  # the demuxer's end-of-stream marker
                 continue
             index = packet.stream_index
-            start = float(pts * packet.time_base)
-            end = float((pts + (packet.duration or 0)) * packet.time_base)
+            base = bases.get(index)
+            if base is None:
+                base = bases[index] = float(packet.time_base)
+            start = pts * base
+            end = (pts + (packet.duration or 0)) * base
             scan.starts[index] = min(scan.starts.get(index, start), start)
             scan.ends[index] = max(scan.ends.get(index, end), end)
             if packet.is_corrupt:

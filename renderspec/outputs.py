@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Set
@@ -34,6 +35,9 @@ INDEX_NAME = "renders.json"
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (btrfs, xfs, ...): a copy at no cost
 
 
+_WRITABLE_LINKS: set[int] = set()  # devices where this process could write through a read-only object's link
+
+
 def materialise(source: Path, target: Path) -> None:
     """Puts `source`'s bytes at `target` atomically: a hard link when the read-only source cannot be
     written through it, else a reflink or a copy."""
@@ -41,10 +45,14 @@ def materialise(source: Path, target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         linked = False
+        device = source.stat().st_dev
         with contextlib.suppress(OSError):
+            if device in _WRITABLE_LINKS:  # found once, true for every object there: no link to try and undo
+                raise OSError
             os.link(source, temporary)
             linked = True
             if os.access(temporary, os.W_OK):  # root, or modes not enforced: a link would expose the cache
+                _WRITABLE_LINKS.add(device)
                 temporary.unlink()
                 linked = False
         if not linked:
@@ -138,14 +146,20 @@ class ProjectOutputs:
         self.index = index
         self.save_every = save_every
         self._saved_at = -math.inf
+        self._lock = threading.Lock()
 
     def output_path(self, shot_id: str) -> str:
         return f"{self.renders.rstrip('/')}/{shot_id}.mp4"
 
     def commit(self, shot: PlannedShot, entry: Entry, task_id: str | None) -> str:
+        """Materialises the render and records it; safe from several threads (fetches commit in parallel)."""
         output = self.output_path(shot.id)
         target = self.root / output
         materialise(entry.video, target)
+        with self._lock:
+            return self._record(shot, entry, task_id, output, target)
+
+    def _record(self, shot: PlannedShot, entry: Entry, task_id: str | None, output: str, target: Path) -> str:
         self.index.note(output, entry.sha256, target)
         self.manifest.set(
             shot.id,

@@ -238,3 +238,31 @@ class RichEvents:
 
     def close(self) -> None:
         self.progress.stop()
+
+
+class Transfers:
+    """Progress of `pull` and `push`: a rich bar on a terminal, a line per entry moved otherwise."""
+
+    def __init__(self, out: TextIO, verb: str, total: int) -> None:
+        self.out = out
+        self.progress: Any = None
+        if out.isatty() and total:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn(verb), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(file=out)
+            )
+            self.task = self.progress.add_task(verb, total=total)
+            self.progress.start()
+
+    def step(self, line: str | None) -> None:
+        """One entry dealt with; `line` says what was moved (None: nothing was)."""
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1)
+        elif line:
+            print(line, file=self.out)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()

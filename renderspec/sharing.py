@@ -69,7 +69,11 @@ def fetch_shots(
     store = project.store
 
     def one(group: list[PlannedShot]) -> Entry | None:
-        return remote.fetch(group[0].key, store, functools.partial(probe, group[0], tolerance))
+        entry = remote.fetch(group[0].key, store, functools.partial(probe, group[0], tolerance))
+        if entry is not None:
+            for shot in group:
+                outputs.commit(shot, entry, entry.task_id)  # materialised on this worker thread: disk time overlaps
+        return entry
 
     def done(group: list[PlannedShot], entry: Entry | None) -> None:
         if entry is not None:
@@ -87,7 +91,6 @@ def fetch_shots(
                     why = f"the remote's copy is not usable: {refused}"
                 result.refused[shot.id] = shot.with_state(state, (why,))
             else:
-                outputs.commit(shot, entry, entry.task_id)
                 result.shots[shot.id] = shot.with_state(State.CACHED, ())
             progress(shot, entry)
 
@@ -221,13 +224,18 @@ def pull(
             )
             restored, damaged = restore_cached(project, outputs, selected)
 
-            def progress(shot: PlannedShot, entry: Entry | None) -> None:
-                if entry is not None:
-                    print(f"fetched {shot.id} ({entry.size:,} bytes) -> {outputs.output_path(shot.id)}", file=human)
+            bar = reporting.Transfers(human, "pulling", sum(shot.state is State.REMOTE for shot in selected))
 
-            fetched = fetch_shots(
-                project, outputs, selected, remote, tolerance=size_tolerance(settings), progress=progress
-            )
+            def progress(shot: PlannedShot, entry: Entry | None) -> None:
+                done = f"fetched {shot.id} ({entry.size:,} bytes) -> {outputs.output_path(shot.id)}" if entry else None
+                bar.step(done)
+
+            try:
+                fetched = fetch_shots(
+                    project, outputs, selected, remote, tolerance=size_tolerance(settings), progress=progress
+                )
+            finally:
+                bar.close()
             outputs.save()
             print_warnings(remote, err, shown)
             final = [fetched.shots.get(s.id) or fetched.refused.get(s.id) or damaged.get(s.id, s) for s in selected]
@@ -301,11 +309,15 @@ def push(
                 keys = sorted({shot.key for shot in plan.shots if shot.state is State.CACHED})
             names: dict[str, Any] = {shot.key: shot.id for shot in project.plan.shots}
 
-            def progress(key: str, ok: bool) -> None:
-                if ok:
-                    print(f"pushed {names.get(key, key[:12])}", file=human)
+            bar = reporting.Transfers(human, "pushing", len(keys))
 
-            pushed, lacked = share(remote, store, keys, progress)
+            def progress(key: str, ok: bool) -> None:
+                bar.step(f"pushed {names.get(key, key[:12])}" if ok else None)
+
+            try:
+                pushed, lacked = share(remote, store, keys, progress)
+            finally:
+                bar.close()
             print_warnings(remote, err)
             failed = remote.offline or remote.read_only
             if as_json:
