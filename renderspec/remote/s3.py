@@ -242,12 +242,16 @@ class S3Backend:
         """The object names under `group` that are among `names`, page by page (1,000 names a page)."""
         found: set[str] = set()
         relative = group[len(self.prefix) + 1 :] if self.prefix else group
+        # Pages by hand: botocore's paginator reloads its models from disk on every get_paginator().
+        asked: dict[str, Any] = {"Bucket": self.bucket, "Prefix": group, "MaxKeys": self.page_size}
         with self._answering(f"{relative}*"):
-            for page in self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=group, PaginationConfig={"PageSize": self.page_size}
-            ):
+            while True:
+                page = self._client.list_objects_v2(**asked)
                 found.update(item["Key"] for item in page.get("Contents", ()) if item["Key"] in names)
-        return found
+                token = page.get("NextContinuationToken")
+                if not page.get("IsTruncated") or not token:
+                    return found
+                asked["ContinuationToken"] = token
 
     def _too_large(self, path: str, size: int, limit: int) -> RemoteError:
         return RemoteUnusable(
