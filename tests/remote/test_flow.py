@@ -157,6 +157,7 @@ def test_a_read_only_clone_writes_nothing_to_the_remote(
     assert remote.files() == before
 
 
+@pytest.mark.parametrize("peer", ["folder", "s3"], indirect=True)
 def test_a_damaged_remote_entry_is_reported_once_and_never_materialised(
     team: tuple[Path, Peer, dict[str, str]], tmp_path: Path, service: RunningEmulator
 ) -> None:
@@ -182,6 +183,7 @@ def test_a_damaged_remote_entry_is_reported_once_and_never_materialised(
     assert len(creates(service)) == SHOTS
 
 
+@pytest.mark.parametrize("peer", ["folder"], indirect=True)
 def test_the_spend_guard_refuses_to_pay_again_for_what_the_lock_says_was_paid(
     team: tuple[Path, Peer, dict[str, str]], tmp_path: Path, service: RunningEmulator
 ) -> None:
@@ -308,6 +310,7 @@ def test_a_killed_build_has_already_shared_every_render_it_committed(example_pro
     assert list(states(b, {"RENDERSPEC_PROVIDER": "dashscope"}).values()).count("remote") == 1
 
 
+@pytest.mark.parametrize("peer", ["webdav", "s3"], indirect=True)
 def test_credentials_never_appear_in_outputs_files_or_the_servers_log(
     example_project: Path, peer: Peer, service: RunningEmulator, tmp_path: Path
 ) -> None:
