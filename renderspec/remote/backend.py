@@ -50,3 +50,33 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Conditional(Protocol):
+    """Writes that succeed only if nobody changed the object meanwhile: what claims need (S3, folders).
+
+    A version is an opaque tag (S3's ETag; on a folder, the file's inode, mtime and size). Each
+    write returns the new version, or None when the condition failed (someone else won the race).
+    Plain HTTP servers offer no such writes, so their backend does not implement this.
+    """
+
+    def read_versioned(self, path: str, limit: int = MAX_SMALL) -> tuple[bytes, str]:
+        """A small object's bytes and version; RemoteMissing when absent."""
+        ...
+
+    def create(self, path: str, data: bytes) -> str | None:
+        """Writes `data` only if `path` does not exist."""
+        ...
+
+    def replace(self, path: str, data: bytes, version: str) -> str | None:
+        """Writes `data` only if `path` is still at `version`."""
+        ...
+
+    def remove(self, path: str, version: str) -> bool:
+        """Deletes `path` only if it is still at `version`; False when it changed or is gone."""
+        ...
+
+
+def is_conditional(backend: object) -> bool:
+    """Whether a backend can hold claims (conditional writes)."""
+    return all(callable(getattr(backend, name, None)) for name in ("read_versioned", "create", "replace", "remove"))

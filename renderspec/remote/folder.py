@@ -121,6 +121,91 @@ class FolderBackend:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
 
+    # -- conditional writes (claims) ----------------------------------------------------------
+    # An object written conditionally is a folder of generations, `<path>.d/<n>`: each write is an
+    # exclusive create of the next generation (a hard link, which fails if the name exists, on NFS
+    # too), so of two writers racing from one version exactly one wins, with no moment when the
+    # object is absent. A removal is an empty `<n>.gone` generation. Its version is the generation.
+
+    def _generations(self, path: str) -> tuple[Path, int, bool]:
+        """The object's folder, its newest generation (0: none) and whether that one is a removal."""
+        folder = self._path(path).with_name(self._path(path).name + ".d")
+        newest, gone = 0, False
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(folder):
+                stem, _, kind = name.partition(".")
+                if stem.isdigit() and kind in ("json", "gone") and int(stem) >= newest:
+                    # of a removal and a write that both made one generation, the removal stands
+                    gone = kind == "gone" or (gone and int(stem) == newest)
+                    newest = int(stem)
+        return folder, newest, gone
+
+    def read_versioned(self, path: str, limit: int = MAX_SMALL) -> tuple[bytes, str]:
+        self._check_root()
+        _, newest, gone = self._generations(path)
+        if newest == 0 or gone:
+            raise RemoteMissing(f"{self.url}: {path} is not there", remote=self.url)
+        data = self.read(f"{path}.d/{newest}.json", limit)
+        return data, str(newest)
+
+    def create(self, path: str, data: bytes) -> str | None:
+        self._check_root()
+        _, newest, gone = self._generations(path)
+        if newest and not gone:
+            return None
+        return self._next(path, newest, data)
+
+    def replace(self, path: str, data: bytes, version: str) -> str | None:
+        self._check_root()
+        _, newest, gone = self._generations(path)
+        if gone or str(newest) != version:
+            return None
+        return self._next(path, newest, data)
+
+    def remove(self, path: str, version: str) -> bool:
+        self._check_root()
+        _, newest, gone = self._generations(path)
+        if gone or str(newest) != version:
+            return False
+        return self._next(path, newest, None) is not None
+
+    def _next(self, path: str, newest: int, data: bytes | None) -> str | None:
+        """Creates generation newest + 1 exclusively (None: another writer made it first)."""
+        folder = self._path(path).with_name(self._path(path).name + ".d")
+        name = f"{newest + 1}.{'json' if data is not None else 'gone'}"
+        temp: str | None = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=folder)
+            with os.fdopen(fd, "wb") as writer:
+                os.fchmod(writer.fileno(), default_mode())
+                writer.write(data or b"")
+                writer.flush()
+                os.fsync(writer.fileno())
+            rival = folder / f"{newest + 1}.{'gone' if data is not None else 'json'}"
+            if rival.exists():
+                return None
+            try:
+                os.link(temp, folder / name)
+            except FileExistsError:
+                return None
+            if rival.exists():  # a writer of the other kind linked the same generation: the lower name wins
+                won = name < rival.name
+                if not won:
+                    (folder / name).unlink(missing_ok=True)
+                    return None
+            for old in folder.iterdir():  # what no reader needs any more
+                stem = old.name.partition(".")[0]
+                if stem.isdigit() and int(stem) < newest:
+                    old.unlink(missing_ok=True)
+            return str(newest + 1)
+        except OSError as error:
+            raise self._fail(error, path) from error
+        finally:
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+
     def delete(self, path: str) -> None:
         try:
             self._path(path).unlink(missing_ok=True)

@@ -209,6 +209,46 @@ class S3Backend:
         with suppress(RemoteMissing), self._answering(path):  # S3 says 204 for an absent key; some clones 404
             self._client.delete_object(Bucket=self.bucket, Key=self._name(path))
 
+    # -- conditional writes (claims): S3's ETag is the version ---------------------------------
+
+    def read_versioned(self, path: str, limit: int = MAX_SMALL) -> tuple[bytes, str]:
+        with self._answering(path):
+            response = self._client.get_object(Bucket=self.bucket, Key=self._name(path))
+            body: Body = response["Body"]
+            try:
+                data = body.read(limit + 1)
+            finally:
+                body.close()
+        if len(data) > limit:
+            raise self._too_large(path, len(data), limit)
+        return data, str(response["ETag"])
+
+    def create(self, path: str, data: bytes) -> str | None:
+        return self._conditional_put(path, data, IfNoneMatch="*")
+
+    def replace(self, path: str, data: bytes, version: str) -> str | None:
+        return self._conditional_put(path, data, IfMatch=version)
+
+    def remove(self, path: str, version: str) -> bool:
+        try:
+            with self._answering(path):
+                self._client.delete_object(Bucket=self.bucket, Key=self._name(path), IfMatch=version)
+        except RemoteError as error:
+            if _lost_race(error) or isinstance(error, RemoteMissing):
+                return False
+            raise
+        return True
+
+    def _conditional_put(self, path: str, data: bytes, **condition: str) -> str | None:
+        try:
+            with self._answering(path):
+                answer = self._client.put_object(Bucket=self.bucket, Key=self._name(path), Body=data, **condition)
+        except RemoteError as error:
+            if _lost_race(error) or ("IfMatch" in condition and isinstance(error, RemoteMissing)):
+                return None
+            raise
+        return str(answer["ETag"])
+
     def close(self) -> None:
         self._client.close()
 
@@ -391,3 +431,14 @@ def receive(body: Body, target: Path, expected: int | None, where: str, remote: 
         target.unlink(missing_ok=True)
         raise
     return received
+
+
+def _lost_race(error: RemoteError) -> bool:
+    """A conditional write another writer beat: 412 Precondition Failed, or 409 while a rival write was in flight."""
+    cause = error.__cause__
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict")
