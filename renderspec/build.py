@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import anyio
 
 from renderspec import reporting
+from renderspec.coordination import ClaimGate
 from renderspec.core.keys import is_task_id
 from renderspec.core.model import PlannedShot, State
 from renderspec.errors import SettingsError
@@ -27,9 +28,11 @@ from renderspec.project import ProjectPlan, plan_project
 from renderspec.providers.factory import open_provider
 from renderspec.recovery import resolve_journal
 from renderspec.remote import open_remote
+from renderspec.remote.backend import is_conditional
+from renderspec.remote.claims import Claims, identity
 from renderspec.remote.tier import Remote
 from renderspec.settings import Settings
-from renderspec.sharing import fetch_shots, print_warnings, restore_cached, size_tolerance
+from renderspec.sharing import fetch_shots, print_warnings, probe, restore_cached, size_tolerance
 from renderspec.store import Entry
 from renderspec.uploads import FileUploadMemo
 from renderspec.workspace import sweep_memo_debris, workspace_lock
@@ -295,6 +298,7 @@ async def _render(
             verify=_verify,
             known_task_ids=known_ids,
             share=_sharer(remote),
+            gate=_gate(settings, env, remote, project, events, provider.poll_interval),
         )
         try:
             wanted = {shot.key for shot in shots}
@@ -313,6 +317,25 @@ def _sharer(remote: Remote | None) -> Callable[[Entry], Awaitable[object]] | Non
         return await anyio.to_thread.run_sync(remote.push, entry)
 
     return share
+
+
+def _gate(
+    settings: Settings, env: Mapping[str, str], remote: Remote | None, project: ProjectPlan, events: Events, poll: float
+) -> ClaimGate | None:
+    """Claims on the remote, where it can hold them (conditional writes) and this build may write."""
+    if remote is None or not remote.writable or not is_conditional(remote.backend):
+        return None
+    claims = Claims(remote.backend, lease=settings.project.remote.lease, clock=time.time, who=identity(env))  # type: ignore[arg-type]
+    tolerance = size_tolerance(settings)
+    return ClaimGate(
+        claims,
+        remote,
+        project.store,
+        probe=lambda shot, path: probe(shot, tolerance, path),
+        events=events,
+        poll_interval=poll,
+        timeout=settings.project.timeout,
+    )
 
 
 def _truthy(value: str | None) -> bool:

@@ -34,7 +34,7 @@ from renderspec.errors import (
     Unavailable,
 )
 from renderspec.fsutil import file_sha256
-from renderspec.outcomes import Events, Outcome, ShotResult
+from renderspec.outcomes import Events, Fetched, Gate, Outcome, ShotResult
 from renderspec.providers.base import Provider, TaskState, TaskStatus
 from renderspec.recovery import ADOPT_HINT, LostCreate, resolve_lost
 
@@ -100,6 +100,7 @@ class Executor:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         known_task_ids: Callable[[], Set[str]] = frozenset,
         share: Callable[[Entry], Awaitable[object]] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.provider = provider
         self.store = store
@@ -121,6 +122,7 @@ class Executor:
         self._known: set[str] = set()  # tasks this build made or adopted
         self._reported: set[str] = set()
         self._share = share  # pushes a committed render to the remote cache; never raises
+        self._gate = gate  # claims shots on the remote before paying for them
 
     async def run(
         self,
@@ -155,7 +157,7 @@ class Executor:
     async def _shot(self, shot: PlannedShot, record: Record | None) -> ShotResult:
         started = self.clock()
         try:
-            return await self._render(shot, record, started)
+            return await self._released(shot, record, started)
         except _Skip:
             return ShotResult(
                 shot,
@@ -184,6 +186,14 @@ class Executor:
             message = f"cannot write the render to disk: {reason}; any paid task stays journaled"
             return ShotResult(shot, Outcome.FAILED, self.clock() - started, code="OSError", message=message)
 
+    async def _released(self, shot: PlannedShot, record: Record | None, started: float) -> ShotResult:
+        """Renders the shot; its claim (if any) is released once it is committed and shared, or failed."""
+        try:
+            return await self._render(shot, record, started)
+        finally:
+            if self._gate is not None:
+                await self._gate.done(shot)
+
     def _after_failure(self) -> None:
         """Without --keep-going, the first failure stops new submissions (tasks in flight finish)."""
         if not self.options.keep_going:
@@ -210,9 +220,18 @@ class Executor:
             if task_id is None:
                 if self._stopping:
                     raise _Skip()
+                decision = await self._gate.before_create(shot) if self._gate is not None else None
+                if isinstance(decision, Fetched):
+                    return await self._fetched(shot, decision, started)
+                if decision is not None and decision.inherited_task is not None:
+                    task_id, submitted_at = decision.inherited_task, self.clock()
+                    status = await self._collect_inherited(shot, task_id, submitted_at)
+            if task_id is None or status is None:
                 body = await self._with_links(shot)
                 task_id, submitted_at = await self._submit(shot, body)
-                status = await self._wait_for_final(shot.id, task_id, submitted_at)
+                if self._gate is not None:
+                    await self._gate.task_started(shot, task_id)
+                status = await self._kept(shot, task_id, submitted_at)
         assert status is not None
         if status.state is not TaskState.SUCCEEDED:
             self._after_failure()  # before anything yields: no other shot may start in between
@@ -231,6 +250,40 @@ class Executor:
         await self._forget(shot.key)
         await self._shared(shot.id, entry)
         return ShotResult(shot, Outcome.RENDERED, self.clock() - started, task_id, output=output)
+
+    async def _kept(self, shot: PlannedShot, task_id: str, submitted_at: float) -> TaskStatus:
+        """Waits for the task, renewing the shot's claim meanwhile."""
+        if self._gate is None:
+            return await self._wait_for_final(shot.id, task_id, submitted_at)
+        async with self._gate.kept(shot):
+            return await self._wait_for_final(shot.id, task_id, submitted_at)
+
+    async def _collect_inherited(self, shot: PlannedShot, task_id: str, submitted_at: float) -> TaskStatus | None:
+        """A task an expired claim names: a build that died made it, and it was paid for; collected, not made again."""
+        self.events.stage(shot.id, f"collecting task {task_id} of an expired claim")
+        await self._write(
+            shot.key,
+            shot=shot.id,
+            provider=self.provider.name,
+            model=shot.model,
+            task_id=task_id,
+            submitted_at=submitted_at,
+            outcome="adopted",
+        )
+        self._known.add(task_id)
+        status = await self._kept(shot, task_id, submitted_at)
+        if status.state is TaskState.UNKNOWN:  # another account, or expired: nothing to collect, nothing billed here
+            log.warning("shot %s: the service does not know task %s of the expired claim; submitting", shot.id, task_id)
+            await self._forget(shot.key)
+            return None
+        return status
+
+    async def _fetched(self, shot: PlannedShot, fetched: Fetched, started: float) -> ShotResult:
+        """Another build rendered the shot while this one waited: its render, fetched and verified, is committed."""
+        async with self._commit_lock:
+            output = await anyio.to_thread.run_sync(self.outputs.commit, shot, fetched.entry, fetched.entry.task_id)
+        self.events.stage(shot.id, f"fetched: rendered by {fetched.by}")
+        return ShotResult(shot, Outcome.CACHED, self.clock() - started, fetched.entry.task_id, output=output)
 
     async def _orphan(self, key: str, record: Record) -> None:
         """A task journaled for a shot that has changed since: paid for, so still collected.

@@ -7,10 +7,14 @@ so neither side needs to know the other.
 from __future__ import annotations
 
 import enum
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from renderspec.core.model import PlannedShot
+
+if TYPE_CHECKING:
+    from renderspec.store import Entry
 
 
 class Outcome(enum.StrEnum):
@@ -46,3 +50,30 @@ class Events(Protocol):
     def done(self, result: ShotResult) -> None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Go:
+    """A claim's answer: submit (or, with `inherited_task`, collect that task of an expired claim instead)."""
+
+    inherited_task: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A claim's answer: another build rendered the shot; its entry is verified into the local cache."""
+
+    entry: Entry
+    by: str
+
+
+class Gate(Protocol):
+    """What the executor asks before paying for a shot (claims on the remote cache; see coordination.py)."""
+
+    async def before_create(self, shot: PlannedShot) -> Go | Fetched: ...
+
+    async def task_started(self, shot: PlannedShot, task_id: str) -> None: ...
+
+    def kept(self, shot: PlannedShot) -> AbstractAsyncContextManager[None]: ...
+
+    async def done(self, shot: PlannedShot) -> None: ...

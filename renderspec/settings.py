@@ -45,6 +45,8 @@ class RemoteSettings(_Strict):
     region: str | None = None
     mode: Literal["read-write", "read"] = "read-write"
     required: bool = False
+    lease: float = Field(default=300.0, gt=0)
+    """Seconds a claim holds a shot for its build before another may take it over (renewed while the task runs)."""
 
     @property
     def read_only(self) -> bool:

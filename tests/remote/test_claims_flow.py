@@ -1,0 +1,99 @@
+"""Two machines never pay for one shot: concurrent builds of clones share a remote with claims.
+
+Real processes, a real shared folder as the remote, the paid DashScope client against one emulator
+that counts every create. Held tasks stay RUNNING until the test releases them, so the order of
+events is set by the test, not by the machine's speed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from renderspec.emulator.app import EmulatorOptions
+from renderspec.emulator.server import RunningEmulator, start_in_thread
+from tests.conftest import creates, env_for
+from tests.test_build import SAFETY_NET, _spawn_build, _stop, _wait_for_creates
+
+SHOTS = 8
+
+
+def settings(remote: Path, lease: float = 300.0) -> str:
+    return f'[renderspec]\npoll_interval = 0.05\n\n[renderspec.remote]\nurl = "{remote}"\nlease = {lease}\n'
+
+
+def clone(source: Path, target: Path, text: str) -> Path:
+    shutil.copytree(source / "specs", target / "specs")
+    (target / "renderspec.toml").write_text(text)
+    return target
+
+
+def claims(remote: Path) -> list[dict[str, object]]:
+    """The live claims on the folder remote (each key's newest generation)."""
+    found = []
+    for folder in (remote / "v1" / "claims").glob("*.json.d"):
+        generations = [path for path in folder.iterdir() if path.name.split(".")[0].isdigit()]
+        newest = max(generations, key=lambda path: int(path.name.split(".")[0]), default=None)
+        if newest is not None and newest.suffix == ".json" and newest.stat().st_size:
+            found.append(json.loads(newest.read_text()))
+    return found
+
+
+def wait_until(condition: object, what: str) -> None:
+    """Waits for a condition the test cannot be told about by an event (files another process writes)."""
+    deadline = time.monotonic() + SAFETY_NET  # a net only: healthy runs end as soon as it holds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def release(running: RunningEmulator) -> None:
+    httpx.post(f"{running.url}/_emulator/release").raise_for_status()
+
+
+def test_two_clones_building_at_once_pay_once_per_shot(example_project: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    a = clone(example_project, tmp_path / "a", settings(remote))
+    b = clone(example_project, tmp_path / "b", settings(remote))
+    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=16, hold=True)) as running:
+        env = env_for(running)
+        first, second = _spawn_build(a, env), _spawn_build(b, env)
+        _wait_for_creates(running, first, SHOTS // 2)  # both have started claiming and paying
+        wait_until(lambda: len(claims(remote)) == SHOTS, "a claim on every shot")
+        release(running)
+        for child in (first, second):
+            assert child.process.wait(timeout=SAFETY_NET) == 0, child.output()
+        made = creates(running)
+    assert len(made) == SHOTS, first.output() + second.output()
+    assert len({json.dumps(task["request"], sort_keys=True) for task in made}) == SHOTS
+    renders = {path.name: path.read_bytes() for path in (a / "renders").glob("*.mp4")}
+    assert len(renders) == SHOTS
+    assert renders == {path.name: path.read_bytes() for path in (b / "renders").glob("*.mp4")}
+    assert claims(remote) == []  # every claim released
+    assert "waiting for" in first.output() + second.output()
+
+
+def test_a_killed_builds_claims_are_taken_over_and_its_tasks_collected(example_project: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    a = clone(example_project, tmp_path / "a", settings(remote, lease=1.0))
+    b = clone(example_project, tmp_path / "b", settings(remote, lease=1.0))
+    with start_in_thread(EmulatorOptions(latency=0.1, concurrency=16, hold=True)) as running:
+        env = env_for(running)
+        killed = _spawn_build(a, env)
+        _wait_for_creates(running, killed, SHOTS)
+        wait_until(lambda: sum(1 for claim in claims(remote) if claim.get("task_id")) == SHOTS, "task ids in claims")
+        assert _stop(killed, signal.SIGKILL) == -signal.SIGKILL
+        release(running)
+        taker = _spawn_build(b, env)
+        assert taker.process.wait(timeout=SAFETY_NET) == 0, taker.output()
+        made = creates(running)
+    assert len(made) == SHOTS, killed.output() + taker.output()  # the taker paid for nothing
+    assert "of an expired claim" in taker.output()
+    assert len(list((b / "renders").glob("*.mp4"))) == SHOTS
