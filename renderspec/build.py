@@ -202,20 +202,19 @@ def _refuse_missing(
     known = [shot.cost for shot in unique if shot.cost is not None]
     cost = reporting.money(sum(known), currency) if len(known) == len(unique) else "an unknown amount"
     names = ", ".join(shot.id for shot in missing[:20]) + (", ..." if len(missing) > 20 else "")
+    count = len(missing)
+    them = "them" if count != 1 else "it"
     if remote is None:
-        where = (
-            "no remote cache is configured to fetch them from ([renderspec.remote] url, RENDERSPEC_REMOTE or --remote)"
-        )
+        where = f"no remote cache is configured to fetch {them} from ([renderspec.remote] url, RENDERSPEC_REMOTE or --remote)"
     elif remote.offline:
         where = f"the remote cache {remote.url} could not be used"
     else:
-        where = f"the remote cache {remote.url} does not hold them"
-    count = len(missing)
+        where = f"the remote cache {remote.url} does not hold {them}"
     print(
         f"renderspec: error: {count} shot{'s were' if count != 1 else ' was'} already paid for (renderspec.lock has "
         f"{'their keys' if count != 1 else 'its key'}, or the remote cache listed "
-        f"{'them' if count != 1 else 'it'}) but could not be brought from a cache: {names}; "
-        f"{where}. Rendering {'them' if count != 1 else 'it'} again would cost about {cost}; "
+        f"{them}) but could not be brought from a cache: {names}; "
+        f"{where}. Rendering {them} again would cost about {cost}; "
         "pass --rerender-missing to pay for that (nothing was submitted)",
         file=err,
     )
@@ -310,8 +309,8 @@ async def _render(
 
 def _sharer(remote: Remote | None) -> Callable[[Entry], Awaitable[object]] | None:
     """Pushes each new render right after it is committed, so a killed CI job still shares what it paid for."""
-    if remote is None or not remote.writable:
-        return None
+    if remote is None or remote.read_only:
+        return None  # an offline remote still gets the call: it counts what it could not share
 
     async def share(entry: Entry) -> object:
         return await anyio.to_thread.run_sync(remote.push, entry)

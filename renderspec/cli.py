@@ -246,7 +246,13 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         off=getattr(args, "no_remote", False),
         read_only=getattr(args, "remote_read_only", False),
     )
+    if flags.url is not None and not flags.url.strip():
+        raise _UsageError(f"renderspec {args.command}: --remote needs a URL (--no-remote turns the remote off)")
     settings = load_settings(root, env, getattr(args, "provider", None), flags)
+    if settings.project.remote.url:
+        from renderspec.remote import check_url
+
+        check_url(settings.project.remote.url)  # a bad URL is a settings error in every command, `check` too
     if args.command == "build":
         return _build(args, settings, env, cwd, out, err)
     if args.command in ("pull", "push"):

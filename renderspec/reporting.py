@@ -125,7 +125,7 @@ def summary_line(shots: Sequence[PlannedShot]) -> str:
             states += f", {total[optional]} {optional}"
     return (
         f"{total['shots']} shots: {states}; "
-        f"to render: {total['to_render']} shots, {total['seconds']} s of video, est. {cost}"
+        f"to render: {total['to_render']} shot{'s' if total['to_render'] != 1 else ''}, {total['seconds']} s of video, est. {cost}"
     )
 
 

@@ -181,7 +181,8 @@ def _opened(settings: Settings, env: Mapping[str, str], command: str) -> Remote:
     remote = open_remote(settings.project.remote, env, settings.root)
     if remote is None:
         raise SettingsError(
-            f"`renderspec {command}` needs a remote cache; set [renderspec.remote] url in renderspec.toml, "
+            f"`renderspec {command}` needs a remote cache, and none is configured (or RENDERSPEC_REMOTE turns it off); "
+            "set [renderspec.remote] url in renderspec.toml, "
             "RENDERSPEC_REMOTE, or --remote URL"
         )
     return remote

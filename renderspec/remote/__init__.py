@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from renderspec.errors import SettingsError
 from renderspec.providers.base import Secret
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # httpx and anyio load with it: an offline `plan` imports thi
 SIGNING_KEY = "RENDERSPEC_REMOTE_SIGNING_KEY"
 SCHEMES = "s3://BUCKET/PREFIX, https://HOST/PATH (http:// on loopback), file:///PATH or a folder path"
 
-__all__ = ["Remote", "open_backend", "open_remote"]
+__all__ = ["Remote", "check_url", "open_backend", "open_remote"]
 
 
 def open_remote(
@@ -42,10 +42,12 @@ def open_remote(
     )
 
 
-def open_backend(
-    settings: RemoteSettings, env: Mapping[str, str], root: Path, *, retry: RetryPolicy | None = None
-) -> Backend:
-    url = (settings.url or "").strip()
+def check_url(url: str) -> None:
+    """Refuses a remote URL renderspec cannot or must not use, without contacting anything."""
+    _parsed(url.strip())
+
+
+def _parsed(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
         _ = parts.port  # `user:pass` cut short by a `/` or `#` in the password reads as a port
@@ -60,9 +62,26 @@ def open_backend(
             "(AWS_* for s3://, RENDERSPEC_REMOTE_TOKEN or RENDERSPEC_REMOTE_USER and RENDERSPEC_REMOTE_PASSWORD for https://)"
         )
     scheme = parts.scheme.lower()
+    if scheme == "s3" and not parts.netloc:
+        raise SettingsError(f"the remote URL {url} names no bucket; write s3://BUCKET/PREFIX")
+    if scheme in ("http", "https"):
+        from renderspec.remote.webdav import checked_base
+
+        checked_base(url)
+    if scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise SettingsError(f"the remote URL {url} names a host; a shared folder is file:///PATH (mount it first)")
+    if scheme and len(scheme) > 1 and scheme not in ("s3", "http", "https", "file"):  # one letter: a Windows drive
+        raise SettingsError(f"the remote URL {url} has a scheme renderspec does not know; use {SCHEMES}")
+    return parts
+
+
+def open_backend(
+    settings: RemoteSettings, env: Mapping[str, str], root: Path, *, retry: RetryPolicy | None = None
+) -> Backend:
+    url = (settings.url or "").strip()
+    parts = _parsed(url)
+    scheme = parts.scheme.lower()
     if scheme == "s3":
-        if not parts.netloc:
-            raise SettingsError(f"the remote URL {url} names no bucket; write s3://BUCKET/PREFIX")
         from renderspec.remote.s3 import S3Backend
 
         return S3Backend(
@@ -77,14 +96,8 @@ def open_backend(
         from renderspec.remote.webdav import HttpBackend
 
         return HttpBackend(url, env=env, retry=retry)
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise SettingsError(f"the remote URL {url} names a host; a shared folder is file:///PATH (mount it first)")
-        from renderspec.remote.folder import FolderBackend
-
-        return FolderBackend(Path(unquote(parts.path)), url=url)
-    if scheme and len(scheme) > 1:  # one letter: a Windows drive, a path
-        raise SettingsError(f"the remote URL {url} has a scheme renderspec does not know; use {SCHEMES}")
     from renderspec.remote.folder import FolderBackend
 
+    if scheme == "file":
+        return FolderBackend(Path(unquote(parts.path)), url=url)
     return FolderBackend(root / url, url=url)

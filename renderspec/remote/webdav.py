@@ -86,7 +86,7 @@ class HttpBackend:
         rng: random.Random | None = None,
     ) -> None:
         self.url = base_url
-        self._base = _checked_base(base_url)
+        self._base = checked_base(base_url)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -426,7 +426,7 @@ class HttpBackend:
             self._collections.difference_update(collections)
 
 
-def _checked_base(base_url: str) -> str:
+def checked_base(base_url: str) -> str:
     """The base URL with one trailing slash, or a SettingsError saying what to change."""
     try:
         parts = urlsplit(base_url)
@@ -449,7 +449,7 @@ def _checked_base(base_url: str) -> str:
     if scheme == "http" and not _is_loopback(host):
         raise SettingsError(
             f"the remote URL {base_url} is plain http to another machine",
-            hint="use https (plain http is allowed to 127.0.0.1, ::1 or localhost only)",
+            hint="use https; plain http is allowed only to 127.0.0.1, ::1 or localhost",
         )
     if scheme not in ("http", "https"):
         raise SettingsError(f"the remote URL {base_url} is not http(s)")

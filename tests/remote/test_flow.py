@@ -213,7 +213,15 @@ def test_an_unreachable_remote_is_a_warning_unless_it_is_required(example_projec
     run = run_cli("build", "--provider", "local", cwd=example_project, env={})
     assert run.code == 0, run.out + run.err
     assert run.err.count("cannot use the remote cache") == 1 and str(gone) in run.err
-    assert not gone.exists()
+    assert "8 new renders were not shared" in run.err and "renderspec push" in run.err
+    assert not gone.exists()  # a share that is not mounted is never created in its place
+    run = run_cli("check", cwd=example_project, env={})
+    assert run.code == 0  # the URL is well formed; only using it failed
+    (example_project / "renderspec.toml").write_text(settings_text("https://ann:pw@cache.example.com/x"))
+    run = run_cli("check", cwd=example_project, env={})
+    assert run.code == 2 and "credentials" in run.err and "pw@" not in run.err
+    run = run_cli("plan", "--remote", "", cwd=example_project, env={})
+    assert run.code == 2 and "--remote needs a URL" in run.err
 
 
 def test_signed_entries_are_accepted_only_with_the_same_key(
