@@ -155,7 +155,7 @@ MUTANTS = (
     ),
     Mutant(
         "5: build does not re-hash an object before materialising it",
-        "renderspec/build.py",
+        "renderspec/sharing.py",
         "        elif (problem := store.check(shot.key)) is not None:\n",
         "        elif (problem := None) is not None:\n",
         ("tests/test_integrity.py::test_build_rehashes_an_object_before_it_materialises_it",),
@@ -322,8 +322,8 @@ MUTANTS = (
     Mutant(
         "renders are not pushed as they are committed",
         "renderspec/build.py",
-        "    if remote is None or not remote.writable:\n        return None\n",
-        "    return None\n",
+        "    if remote is None or remote.read_only:\n",
+        "    if True:\n",
         ("tests/remote/test_flow.py::test_a_fresh_clone_fetches_every_shot_and_pays_for_none",),
     ),
     Mutant(
