@@ -333,6 +333,24 @@ MUTANTS = (
         "        return not self.offline\n",
         ("tests/remote/test_flow.py::test_a_read_only_clone_writes_nothing_to_the_remote",),
     ),
+    # -- claims ---------------------------------------------------------------------------------------
+    Mutant(
+        "a live claim of another build is ignored (both pay)",
+        "renderspec/coordination.py",
+        "            if isinstance(outcome, Claim):\n",
+        "            if True:\n",
+        ("tests/remote/test_claims_flow.py::test_two_clones_building_at_once_pay_once_per_shot",),
+    ),
+    Mutant(
+        "an expired claim's task is not collected (the taker pays again)",
+        "renderspec/remote/claims.py",
+        "                return Claim(key, new, replace(mine, task_id=inherited), inherited_task=inherited)\n",
+        "                return Claim(key, new, replace(mine, task_id=inherited), inherited_task=None)\n",
+        (
+            "tests/remote/test_claims.py",
+            "tests/remote/test_claims_flow.py::test_a_killed_builds_claims_are_taken_over_and_its_tasks_collected",
+        ),
+    ),
 )
 
 

@@ -98,10 +98,11 @@ class Claims:
         path = claim_path(key)
         for _ in range(8):  # each round lost a race to a writer that changed the claim meanwhile
             mine = self._holder()
-            version = self.backend.create(path, _encoded(mine))
-            if version is not None:
-                return Claim(key, version, mine)
+            self.backend.create(path, _encoded(mine))
             try:
+                # Read back even after a create that succeeded: on a store whose conditional create is
+                # not atomic (moto's server) two writers may both be told they won; the claim read
+                # back names the one that did.
                 data, version = self.backend.read_versioned(path)
             except RemoteMissing:
                 continue  # released since: try to create it again

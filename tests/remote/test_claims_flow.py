@@ -11,9 +11,12 @@ import json
 import shutil
 import signal
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
@@ -23,7 +26,7 @@ from tests.test_build import SAFETY_NET, _spawn_build, _stop, _wait_for_creates
 SHOTS = 8
 
 
-def settings(remote: Path, lease: float = 300.0) -> str:
+def settings(remote: Path | str, lease: float = 300.0) -> str:
     return f'[renderspec]\npoll_interval = 0.05\n\n[renderspec.remote]\nurl = "{remote}"\nlease = {lease}\n'
 
 
@@ -56,16 +59,41 @@ def release(running: RunningEmulator) -> None:
     httpx.post(f"{running.url}/_emulator/release").raise_for_status()
 
 
-def test_two_clones_building_at_once_pay_once_per_shot(example_project: Path, tmp_path: Path) -> None:
+def s3_claims(client: Any, bucket: str) -> list[dict[str, object]]:
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="team/v1/claims/").get("Contents", [])
+    return [json.loads(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()) for item in listed]
+
+
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_two_clones_building_at_once_pay_once_per_shot(
+    example_project: Path, tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     remote = tmp_path / "remote"
     remote.mkdir()
-    a = clone(example_project, tmp_path / "a", settings(remote))
-    b = clone(example_project, tmp_path / "b", settings(remote))
+    url, extra, live = str(remote), {}, lambda: claims(remote)
+    if kind == "s3":
+        import boto3
+
+        endpoint = request.getfixturevalue("s3_endpoint")
+        extra = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": endpoint}
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        bucket = f"claims-{uuid.uuid4().hex[:10]}"
+        client.create_bucket(Bucket=bucket)
+        url = f"s3://{bucket}/team"
+        live = lambda: s3_claims(client, bucket)  # noqa: E731
+    a = clone(example_project, tmp_path / "a", settings(url))
+    b = clone(example_project, tmp_path / "b", settings(url))
     with start_in_thread(EmulatorOptions(latency=0.1, concurrency=16, hold=True)) as running:
-        env = env_for(running)
+        env = {**env_for(running), **extra}
         first, second = _spawn_build(a, env), _spawn_build(b, env)
         _wait_for_creates(running, first, SHOTS // 2)  # both have started claiming and paying
-        wait_until(lambda: len(claims(remote)) == SHOTS, "a claim on every shot")
+        wait_until(lambda: len(live()) == SHOTS, "a claim on every shot")
         release(running)
         for child in (first, second):
             assert child.process.wait(timeout=SAFETY_NET) == 0, child.output()
@@ -75,7 +103,7 @@ def test_two_clones_building_at_once_pay_once_per_shot(example_project: Path, tm
     renders = {path.name: path.read_bytes() for path in (a / "renders").glob("*.mp4")}
     assert len(renders) == SHOTS
     assert renders == {path.name: path.read_bytes() for path in (b / "renders").glob("*.mp4")}
-    assert claims(remote) == []  # every claim released
+    assert live() == []  # every claim released
     assert "waiting for" in first.output() + second.output()
 
 
