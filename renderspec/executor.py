@@ -84,6 +84,16 @@ def expectation(shot: PlannedShot) -> Expectation:
 Verify = Callable[[Path, tuple[int, int] | None, float, float], Any]
 
 
+class Spending(Protocol):
+    """May the build spend this much now? (`budget.Budget`; the policy is not the executor's.)"""
+
+    def charge(self, cost: float | None) -> None: ...
+
+    def reserve(self, cost: float | None) -> str | None: ...
+
+    def release(self, cost: float | None) -> None: ...
+
+
 class Executor:
     def __init__(
         self,
@@ -100,6 +110,7 @@ class Executor:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         known_task_ids: Callable[[], Set[str]] = frozenset,
         share: Callable[[Entry], Awaitable[object]] | None = None,
+        budget: Spending | None = None,
     ) -> None:
         self.provider = provider
         self.store = store
@@ -121,6 +132,7 @@ class Executor:
         self._known: set[str] = set()  # tasks this build made or adopted
         self._reported: set[str] = set()
         self._share = share  # pushes a committed render to the remote cache; never raises
+        self._budget = budget  # asked under the submit lock before every create
 
     async def run(
         self,
@@ -156,11 +168,11 @@ class Executor:
         started = self.clock()
         try:
             return await self._render(shot, record, started)
-        except _Skip:
+        except _Skip as skip:
             return ShotResult(
                 shot,
                 Outcome.SKIPPED,
-                message="not started: an earlier shot failed (use --keep-going to render the rest)",
+                message=skip.reason or "not started: an earlier shot failed (use --keep-going to render the rest)",
             )
         except ProviderError as error:
             self._after_failure()
@@ -200,6 +212,8 @@ class Executor:
                 submitted_at = record.submitted_at or record.sent_at or started
             status: TaskStatus | None = None
             if task_id is not None:
+                if self._budget is not None:
+                    self._budget.charge(shot.cost)  # already paid: it counts, and is always collected
                 self.events.stage(shot.id, "resuming")
                 status = await self._wait_for_final(shot.id, task_id, submitted_at)
                 if status.state is TaskState.UNKNOWN:
@@ -216,6 +230,8 @@ class Executor:
         assert status is not None
         if status.state is not TaskState.SUCCEEDED:
             self._after_failure()  # before anything yields: no other shot may start in between
+            if self._budget is not None:
+                self._budget.release(shot.cost)  # failed, canceled or lost: not billed
             await self._forget(shot.key)  # failed, canceled or lost tasks are not billed: the next build may retry
             return ShotResult(
                 shot,
@@ -274,6 +290,7 @@ class Executor:
         expect = dataclasses.asdict(expectation(shot))
         del expect["key"]  # the record's own key; `Expectation(key=key, **expect)` rebuilds it
         sent = as_recorded(body)
+        reserved = self._budget is None
         for _ in range(LOST_CREATES):
             async with self._submit_lock:  # paces creates: at most one per submit_interval
                 wait = self._last_submit + self.options.submit_interval - self.clock()
@@ -282,6 +299,11 @@ class Executor:
                 self._last_submit = self.clock()
                 if self._stopping:
                     raise _Skip()
+                if not reserved:  # once per shot: a create found never made is sent again on the same reservation
+                    refused = self._budget.reserve(shot.cost) if self._budget is not None else None
+                    if refused is not None:
+                        raise _Skip(refused)
+                    reserved = True
                 sent_at = self.clock()
                 await self._write(
                     shot.key,
@@ -302,6 +324,8 @@ class Executor:
                 except OutcomeUnknown as error:
                     lost: OutcomeUnknown | None = error
                 except ProviderError:
+                    if self._budget is not None:
+                        self._budget.release(shot.cost)
                     await self._forget(shot.key)  # definitely refused: nothing was created
                     raise
                 else:
@@ -447,7 +471,9 @@ class Executor:
 
 
 class _Skip(Exception):
-    pass
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def as_recorded(body: Mapping[str, Any]) -> dict[str, Any]:
