@@ -77,6 +77,11 @@ class Budget:
         if not self.exhausted and cost is not None and self.committed + cost <= self.limit + 1e-9:
             self.committed += cost
             return None
+        if self.exhausted:
+            return (
+                f"not submitted: the build stopped submitting at its budget of {money(self.limit, self.currency)}; "
+                "raise --budget and build again to render it"
+            )
         self.exhausted = True
         price = money(cost, self.currency) if cost is not None else "an unknown amount"
         return (

@@ -230,7 +230,8 @@ def test_the_build_stops_submitting_at_the_budget_and_lets_in_flight_tasks_finis
     results = anyio.run(executor.run, [shot(n) for n in range(1, 6)], {})
     assert len(service.created) == 2 and 3.0 * len(service.created) <= budget.limit
     assert [r.outcome for r in results] == [Outcome.RENDERED] * 2 + [Outcome.SKIPPED] * 3
-    assert all("budget of ¥7.00 has ¥1.00 left" in (r.message or "") for r in results[2:])
+    assert "it would cost about ¥3.00 and the budget of ¥7.00 has ¥1.00 left" in (results[2].message or "")
+    assert all("stopped submitting at its budget of ¥7.00" in (r.message or "") for r in results[3:])
 
 
 def test_tasks_resumed_from_the_journal_count_against_the_budget_and_are_always_collected(tmp_path: Path) -> None:
