@@ -15,9 +15,11 @@ from typing import Any, TextIO
 import anyio
 
 from renderspec import reporting
+from renderspec.budget import Budget, estimate, refusal
 from renderspec.coordination import ClaimGate
 from renderspec.core.keys import is_task_id
 from renderspec.core.model import PlannedShot, State
+from renderspec.core.shards import Shard, shard_share
 from renderspec.errors import SettingsError
 from renderspec.executor import BuildOptions, Executor
 from renderspec.journal import Journal
@@ -52,6 +54,8 @@ class BuildArguments:
     adopt: Mapping[str, str] = field(default_factory=dict)
     resubmit: Sequence[str] = ()
     rerender_missing: bool = False
+    shard: Shard | None = None
+    budget: float | None = None  # overrides the `budget` setting
 
 
 def run_build(
@@ -93,6 +97,10 @@ def _build(
                 )
             return EXIT_INVALID
         selected = _select(plan.shots, args.shots)
+        others: list[PlannedShot] = []
+        if args.shard is not None:  # everything else is another job's: not rendered, fetched or restored here
+            selected, others = shard_share(selected, args.shard)
+        limit = args.budget if args.budget is not None else settings.project.budget
         outputs = ProjectOutputs(
             settings.root, settings.project.renders, project.manifest, RendersIndex(settings.cache_dir)
         )
@@ -107,6 +115,11 @@ def _build(
                 reporting.write_json(reporting.plan_document(_subplan(project, pending)), out)
             else:
                 reporting.plain_plan(_subplan(project, pending), human)
+            if args.shard is not None:
+                print(f"{len(others)} shot{'s belong' if len(others) != 1 else ' belongs'} to other shards", file=human)
+            if limit is not None and (refused := refusal(limit, estimate(pending), _currency(pending))):
+                print(f"renderspec: error: {refused}", file=err)
+                return EXIT_INVALID
             return EXIT_OK
         fetched = 0
         if remote is not None and any(shot.state is State.REMOTE for shot in selected):
@@ -127,6 +140,13 @@ def _build(
         if missing and settings.provider != "local" and not args.rerender_missing:
             outputs.save()  # what was fetched stays recorded
             return _refuse_missing(missing, remote, args, out, err)
+        if limit is not None and (refused := refusal(limit, found := estimate(selected), _currency(selected))):
+            outputs.save()
+            print(f"renderspec: error: {refused}", file=err)
+            if args.json:
+                summary = {"estimate": found.total, "budget": limit, "currency": _currency(selected), "refused": True}
+                reporting.write_json({"shots": [], "summary": summary}, out)
+            return EXIT_INVALID
         firsts: dict[str, PlannedShot] = {}  # shots asking for the very same render are paid for once
         for shot in selected:
             if shot.state.renders:
@@ -137,7 +157,8 @@ def _build(
         # Journaled tasks are collected (and lost creates settled) even when nothing else renders.
         if to_render or project.journal.records():
             try:
-                results = anyio.run(_render, settings, env, args, project, outputs, to_render, human, remote)
+                budget = Budget(limit, _currency(selected)) if limit is not None else None
+                results = anyio.run(_render, settings, env, args, project, outputs, to_render, human, remote, budget)
             except KeyboardInterrupt:
                 outputs.save()
                 open_tasks = len(project.journal.records())
@@ -167,7 +188,7 @@ def _build(
             by_id.get(shot.id) or ShotResult(shot, Outcome.CACHED, output=outputs.output_path(shot.id))
             for shot in selected
         ]
-        _report(final, restored, fetched, settings, args, project, out, human)
+        _report(final, restored, fetched, settings, args, project, out, human, others=len(others), budget=limit)
         if remote is not None and remote.required and remote.unshared:
             return EXIT_FAILED
         return EXIT_FAILED if any(result.outcome in (Outcome.FAILED, Outcome.SKIPPED) for result in final) else EXIT_OK
@@ -246,6 +267,7 @@ async def _render(
     shots: list[PlannedShot],
     human: TextIO,
     remote: Remote | None,
+    budget: Budget | None = None,
 ) -> list[ShotResult]:
     journal = project.journal
     memo = FileUploadMemo(settings.cache_dir / "uploads.json")
@@ -281,10 +303,11 @@ async def _render(
             ):
                 print(note, file=human)
         records = journal.records()  # as resolving left it: adopted tasks included
+        limit = budget.limit if budget is not None else None
         events: Events = (
-            reporting.RichEvents(human, len(shots), shots[0].currency if shots else "CNY")
+            reporting.RichEvents(human, len(shots), shots[0].currency if shots else "CNY", budget=limit)
             if human.isatty()
-            else reporting.LineEvents(human)
+            else reporting.LineEvents(human, budget=limit)
         )
         executor = Executor(
             provider=provider,
@@ -298,6 +321,7 @@ async def _render(
             known_task_ids=known_ids,
             share=_sharer(remote),
             gate=_gate(settings, env, remote, project, events, provider.poll_interval),
+            budget=budget,
         )
         try:
             wanted = {shot.key for shot in shots}
@@ -335,6 +359,10 @@ def _gate(
         poll_interval=poll,
         timeout=settings.project.timeout,
     )
+
+
+def _currency(shots: Sequence[PlannedShot]) -> str:
+    return shots[0].currency if shots else "CNY"
 
 
 def _truthy(value: str | None) -> bool:
@@ -387,6 +415,9 @@ def _report(
     project: ProjectPlan,
     out: TextIO,
     human: TextIO,
+    *,
+    others: int = 0,
+    budget: float | None = None,
 ) -> None:
     rendered = [r for r in results if r.outcome is Outcome.RENDERED]
     cached = [r for r in results if r.outcome is Outcome.CACHED]
@@ -419,6 +450,8 @@ def _report(
                 "skipped": len(skipped),
                 "spent": round(spent, 4),
                 "currency": currency,
+                "other_shards": others,
+                "budget": budget,
             },
         }
         out.write(json.dumps(document, ensure_ascii=False) + "\n")
@@ -427,11 +460,17 @@ def _report(
         where = f"{result.shot.spec}:{line}" if line else result.shot.spec
         print(f"{where}: shot {result.shot.id}: {result.outcome.value}: {result.message}", file=human)
     renders = settings.project.renders
+    elsewhere = (
+        f"; {others} shot{'s belong' if others != 1 else ' belongs'} to other shards (--shard {args.shard})"
+        if args.shard is not None
+        else ""
+    )
     if not rendered and not failed and not skipped:
         extra = f" (restored {restored} in {renders}/)" if restored else ""
         extra += f" (fetched {fetched} from the remote cache)" if fetched else ""
         print(
-            f"nothing to render: {len(cached)} shot{'s' if len(cached) != 1 else ''} cached{extra}; videos are in {renders}/",
+            f"nothing to render: {len(cached)} shot{'s' if len(cached) != 1 else ''} cached{extra}{elsewhere}; "
+            f"videos are in {renders}/",
             file=human,
         )
         return
@@ -442,8 +481,11 @@ def _report(
         else f"spent about {cost}"
     )
     cached_count = f"{len(cached)} (fetched {fetched})" if fetched else str(len(cached))
+    if budget is not None:
+        spend += f"; budget {reporting.money(budget, currency)}"
     print(
-        f"rendered {len(rendered)}, cached {cached_count}, failed {len(failed)}, skipped {len(skipped)}; {spend}; videos are in {renders}/",
+        f"rendered {len(rendered)}, cached {cached_count}, failed {len(failed)}, skipped {len(skipped)}; {spend}"
+        f"{elsewhere}; videos are in {renders}/",
         file=human,
     )
     if failed or skipped:

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pay again for shots the lock says were rendered but no cache holds (state `missing`)",
     )
+    build.add_argument("--shard", type=_shard, metavar="K/N", help="render only shard K of N (by key; for CI matrices)")
+    build.add_argument("--budget", type=_amount, metavar="AMOUNT", help="refuse or stop before spending more than this")
     _remote_flags(build)
 
     pull = commands.add_parser(
@@ -165,6 +167,25 @@ def _remote_flags(parser: argparse.ArgumentParser, *, read_only: bool = True, of
         parser.add_argument("--no-remote", action="store_true", help="do not use the remote cache (stay offline)")
     if read_only:
         parser.add_argument("--remote-read-only", action="store_true", help="read from the remote cache, never write")
+
+
+def _shard(text: str) -> Any:
+    from renderspec.core.shards import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an amount (a number ≥ 0, in the plan's currency)")
+    return value
 
 
 def _rate(text: str) -> float:
@@ -324,6 +345,8 @@ def _build(args: argparse.Namespace, settings: Any, env: Mapping[str, str], cwd:
         adopt=adopt,
         resubmit=args.resubmit,
         rerender_missing=args.rerender_missing,
+        shard=args.shard,
+        budget=args.budget,
     )
     return run_build(settings, env, arguments, cwd, out, err)
 

@@ -84,6 +84,16 @@ def expectation(shot: PlannedShot) -> Expectation:
 Verify = Callable[[Path, tuple[int, int] | None, float, float], Any]
 
 
+class Spending(Protocol):
+    """May the build spend this much now? (`budget.Budget`; the policy is not the executor's.)"""
+
+    def charge(self, cost: float | None) -> None: ...
+
+    def reserve(self, cost: float | None) -> str | None: ...
+
+    def release(self, cost: float | None) -> None: ...
+
+
 class Executor:
     def __init__(
         self,
@@ -101,6 +111,7 @@ class Executor:
         known_task_ids: Callable[[], Set[str]] = frozenset,
         share: Callable[[Entry], Awaitable[object]] | None = None,
         gate: Gate | None = None,
+        budget: Spending | None = None,
     ) -> None:
         self.provider = provider
         self.store = store
@@ -123,6 +134,7 @@ class Executor:
         self._reported: set[str] = set()
         self._share = share  # pushes a committed render to the remote cache; never raises
         self._gate = gate  # claims shots on the remote before paying for them
+        self._budget = budget  # asked under the submit lock before every create
 
     async def run(
         self,
@@ -158,11 +170,11 @@ class Executor:
         started = self.clock()
         try:
             return await self._released(shot, record, started)
-        except _Skip:
+        except _Skip as skip:
             return ShotResult(
                 shot,
                 Outcome.SKIPPED,
-                message="not started: an earlier shot failed (use --keep-going to render the rest)",
+                message=skip.reason or "not started: an earlier shot failed (use --keep-going to render the rest)",
             )
         except ProviderError as error:
             self._after_failure()
@@ -210,6 +222,8 @@ class Executor:
                 submitted_at = record.submitted_at or record.sent_at or started
             status: TaskStatus | None = None
             if task_id is not None:
+                if self._budget is not None:
+                    self._budget.charge(shot.cost)  # already paid: it counts, and is always collected
                 self.events.stage(shot.id, "resuming")
                 status = await self._wait_for_final(shot.id, task_id, submitted_at)
                 if status.state is TaskState.UNKNOWN:
@@ -235,6 +249,8 @@ class Executor:
         assert status is not None
         if status.state is not TaskState.SUCCEEDED:
             self._after_failure()  # before anything yields: no other shot may start in between
+            if self._budget is not None:
+                self._budget.release(shot.cost)  # failed, canceled or lost: not billed
             await self._forget(shot.key)  # failed, canceled or lost tasks are not billed: the next build may retry
             return ShotResult(
                 shot,
@@ -327,6 +343,7 @@ class Executor:
         expect = dataclasses.asdict(expectation(shot))
         del expect["key"]  # the record's own key; `Expectation(key=key, **expect)` rebuilds it
         sent = as_recorded(body)
+        reserved = self._budget is None
         for _ in range(LOST_CREATES):
             async with self._submit_lock:  # paces creates: at most one per submit_interval
                 wait = self._last_submit + self.options.submit_interval - self.clock()
@@ -335,6 +352,11 @@ class Executor:
                 self._last_submit = self.clock()
                 if self._stopping:
                     raise _Skip()
+                if not reserved:  # once per shot: a create found never made is sent again on the same reservation
+                    refused = self._budget.reserve(shot.cost) if self._budget is not None else None
+                    if refused is not None:
+                        raise _Skip(refused)
+                    reserved = True
                 sent_at = self.clock()
                 await self._write(
                     shot.key,
@@ -355,6 +377,8 @@ class Executor:
                 except OutcomeUnknown as error:
                     lost: OutcomeUnknown | None = error
                 except ProviderError:
+                    if self._budget is not None:
+                        self._budget.release(shot.cost)
                     await self._forget(shot.key)  # definitely refused: nothing was created
                     raise
                 else:
@@ -500,7 +524,9 @@ class Executor:
 
 
 class _Skip(Exception):
-    pass
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def as_recorded(body: Mapping[str, Any]) -> dict[str, Any]:

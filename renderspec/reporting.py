@@ -171,12 +171,13 @@ def rich_plan(plan: Plan, out: TextIO) -> None:
 class LineEvents:
     """Build progress as plain timestamped lines (CI logs, pipes, --json runs on stderr)."""
 
-    def __init__(self, out: TextIO, clock: Any = None) -> None:
+    def __init__(self, out: TextIO, clock: Any = None, budget: float | None = None) -> None:
         import time
 
         self.out = out
         self.clock = clock or time.time
         self.spent = 0.0
+        self.budget = budget
 
     def _line(self, text: str) -> None:
         import time
@@ -190,9 +191,10 @@ class LineEvents:
         if result.outcome is Outcome.RENDERED and result.cost:
             self.spent += result.cost
         detail = f" -> {result.output}" if result.output else f": {result.message}" if result.message else ""
-        self._line(
-            f"{result.shot.id}: {result.outcome}{detail} (est. cost so far {money(self.spent, result.shot.currency)})"
-        )
+        note = f"est. cost so far {money(self.spent, result.shot.currency)}"
+        if self.budget is not None:
+            note += f", budget left {money(max(0.0, self.budget - self.spent), result.shot.currency)}"
+        self._line(f"{result.shot.id}: {result.outcome}{detail} ({note})")
 
     def close(self) -> None:
         pass
@@ -201,12 +203,13 @@ class LineEvents:
 class RichEvents:
     """Build progress as rich bars on a terminal: overall, and one line per shot in flight."""
 
-    def __init__(self, out: TextIO, total: int, currency: str) -> None:
+    def __init__(self, out: TextIO, total: int, currency: str, budget: float | None = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.currency = currency
         self.spent = 0.0
+        self.budget = budget
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -234,7 +237,10 @@ class RichEvents:
             self.progress.remove_task(row)
         if result.outcome is Outcome.FAILED:
             self.progress.console.print(f"[red]{result.shot.id}: failed: {result.message}[/]", highlight=False)
-        self.progress.update(self.overall, advance=1, note=f"est. cost so far {money(self.spent, self.currency)}")
+        note = f"est. cost so far {money(self.spent, self.currency)}"
+        if self.budget is not None:
+            note += f", budget left {money(max(0.0, self.budget - self.spent), self.currency)}"
+        self.progress.update(self.overall, advance=1, note=note)
 
     def close(self) -> None:
         self.progress.stop()

@@ -66,6 +66,8 @@ class ProjectSettings(_Strict):
     timeout: float = Field(default=1200.0, gt=0)
     concurrency: int | None = Field(default=None, ge=1)
     submit_rate: float = Field(default=5.0, gt=0)
+    budget: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """What one `build` may spend, in the plan's currency (`--budget` wins); None: no limit."""
     allow_outside: list[str] = Field(default_factory=list)
     """Folders outside the project that references may read (absolute, or relative to the project)."""
     # Specs may come from untrusted pull requests: these bound what `check` and `plan` expand.

@@ -351,6 +351,29 @@ MUTANTS = (
             "tests/remote/test_claims_flow.py::test_a_killed_builds_claims_are_taken_over_and_its_tasks_collected",
         ),
     ),
+    # -- CI controls: shards and the budget ----------------------------------------------------------
+    Mutant(
+        "shards chosen by position in the plan (an added shot moves the others)",
+        "renderspec/core/shards.py",
+        "    for shot in shots:\n        (mine if shard.owns(shot.key) else others).append(shot)\n",
+        "    for position, shot in enumerate(shots):\n"
+        "        (mine if position % shard.count == shard.index - 1 else others).append(shot)\n",
+        ("tests/test_ci_controls.py::test_a_shards_share_does_not_move_when_an_unrelated_shot_is_added",),
+    ),
+    Mutant(
+        "the running budget checks what was spent, not what this create would add",
+        "renderspec/budget.py",
+        "        if not self.exhausted and cost is not None and self.committed + cost <= self.limit + 1e-9:\n",
+        "        if not self.exhausted and cost is not None and self.committed <= self.limit + 1e-9:\n",
+        ("tests/test_ci_controls.py::test_the_build_stops_submitting_at_the_budget_and_lets_in_flight_tasks_finish",),
+    ),
+    Mutant(
+        "a build over its budget is not refused before it starts",
+        "renderspec/budget.py",
+        "    if found.total > limit + 1e-9:\n",
+        "    if False:\n",
+        ("tests/test_ci_controls.py::test_a_budget_below_the_estimate_makes_no_create",),
+    ),
 )
 
 
