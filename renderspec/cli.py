@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="show each shot's key, state, request and estimated cost")
     plan.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
     plan.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    plan.add_argument("--markdown", action="store_true", help="print a Markdown report for a pull-request comment")
     plan.add_argument("--check", action="store_true", help="exit 1 if any shot would render")
     plan.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
 
@@ -294,6 +295,9 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     if args.command == "plan":
         from renderspec.remote import open_remote
 
+        if args.json and args.markdown:
+            raise _UsageError("renderspec plan: --json and --markdown print different documents; pick one")
+
         remote = open_remote(settings.project.remote, env, root)
     try:
         result = plan_project(settings, args.paths, cwd, with_states=args.command == "plan", remote=remote)
@@ -311,6 +315,14 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     reporting.print_problems(plan.problems, err)
     if args.json:
         reporting.write_json(reporting.plan_document(plan), out)
+    elif args.markdown:
+        from renderspec import markdown
+
+        out.write(
+            markdown.plan_comment(plan.shots, result.previous)
+            if plan.is_valid
+            else markdown.problems_comment(plan.problems)
+        )
     elif plan.is_valid:
         if out.isatty():
             reporting.rich_plan(plan, out)

@@ -28,6 +28,9 @@ class ProjectPlan:
     journal: Journal
     manifest: Manifest = field(default_factory=lambda: Manifest(Path(".")))
     whole_project: bool = True
+    previous: dict[str, Previous] = field(default_factory=dict)
+    """Per shot id, what the lock says made its last render (with that render's payload, when the
+    local cache holds it and the key changed): what `decide` compared, kept for reports."""
 
 
 def plan_project(
@@ -54,6 +57,7 @@ def plan_project(
     result = plan(expansion, facts, provider_kind=settings.provider_kind, pricing=settings.pricing)
     store = LocalStore(settings.cache_dir)
     manifest = Manifest(root)
+    previous: dict[str, Previous] = {}
     if with_states and result.is_valid:
         manifest = Manifest.load(root, memo_dir=settings.cache_dir)
         cached: set[str] = set()
@@ -71,7 +75,6 @@ def plan_project(
         remote_keys: set[str] = set()
         if remote is not None:
             remote_keys = remote.contains({shot.key for shot in result.shots} - cached)
-        previous: dict[str, Previous] = {}
         for shot in result.shots:
             entry = manifest.entries.get(shot.id)
             if entry is None:
@@ -95,4 +98,5 @@ def plan_project(
         journal=Journal(settings.cache_dir / "journal"),
         manifest=manifest,
         whole_project=not arguments,
+        previous=previous,
     )
