@@ -104,7 +104,7 @@ def ids_elsewhere(settings: Settings, named: Sequence[Path], cwd: Path, wanted: 
     """Which of the `wanted` shot ids the project's spec files that were not named use, and where (`FILE:LINE`).
 
     Files named on the command line (a pre-commit hook passes only the changed ones) must still not
-    reuse an id of another file. Only ids are rendered: the rest of those files is not checked here.
+    reuse an id of another file. Only ids are rendered; the rest of those files is not checked here.
     Named files outside the project's `specs` are checked on their own, as before.
     """
     try:

@@ -90,8 +90,8 @@ def expand(
 ) -> Expansion:
     """Parses and expands every spec file within `limits`; pure apart from the fragment reads handed in.
 
-    With `ids_only`, only each shot's id is rendered (its drafts hold nothing else, and references
-    are not read): what checking one file against the ids of the others needs, at a fraction of the cost.
+    With `ids_only`, only each shot's id is rendered (its drafts hold nothing else): what checking one
+    file against the ids of the others needs, at a fraction of the cost.
     """
     expansion = Expansion()
     meter = Meter(limits)
@@ -169,8 +169,7 @@ class _FileExpander:
                 self.problem((key,), _unknown_message(key, _TOP_LEVEL), field_name=key)
         defaults = self.defaults(data.get("defaults", {}))
         self.vars = self.read_vars(data.get("vars", {}))
-        if not self.ids_only:
-            self.read_refs(data.get("refs", {}))
+        self.read_refs(data.get("refs", {}))  # even for ids: a matrix variable named like a reference makes no shot
         shots = data.get("shots", [])
         if not isinstance(shots, list):
             self.problem(("shots",), "must be an array of tables: write each shot as [[shots]]")
