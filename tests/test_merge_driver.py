@@ -191,6 +191,7 @@ def test_a_lock_that_cannot_be_read_is_one_line_exit_2_and_ours_untouched(tmp_pa
     sides: dict[str, dict[str, LockEntry] | str] = {
         name: {"a": entry("a", str(n))} for n, name in enumerate(("base", "ours", "theirs"))
     }
+    sides["ours"] = "# as a user left it: any rewrite would drop this line\n" + render_lock({"a": entry("a", "1")})
     sides[side] = text
     names = write_locks(tmp_path, sides["base"], sides["ours"], sides["theirs"])
     before = (tmp_path / "ours").read_text()
