@@ -7,7 +7,9 @@ one shot's entry differently, the keys decide where they can: a side whose key i
 entries with one key are renders of one request (ours is kept). Two different new keys cannot be
 decided here: the right entry is the one whose key matches the spec as merged, and git has not
 merged the specs yet when it runs this driver (the `ort` strategy writes no merged file, not even
-one that sorts before the lock, until every path is merged; the work tree still holds ours). Such
+one that sorts before the lock, until every path is merged: the work tree and index still hold ours;
+`-s recursive` in git 2.39 writes one-sided changes first, but merges a spec both sides changed
+after the lock, which sorts before specs/). So the driver never plans the work tree. Such
 shots are conflicts: OURS receives the merged lock with ours' entry for each of them, valid and
 readable, the driver names them and exits 1, and git marks the lock as conflicted until the user,
 having resolved the specs, runs `renderspec build` (which brings those entries up to date) and
