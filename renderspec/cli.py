@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--all", action="store_true", help="remove every materialised render (the cache keeps them)")
     clean.add_argument("--dry-run", action="store_true", help="list what would be removed")
 
+    # `renderspec lock merge %O %A %B`: git's merge driver for renderspec.lock (see renderspec/lockmerge.py).
+    lock = commands.add_parser("lock", help="work on renderspec.lock").add_subparsers(
+        dest="lock_command", metavar="merge", required=True, parser_class=_Parser
+    )
+    merge = lock.add_parser("merge", help="merge three versions of the lock shot by shot, as git's merge driver")
+    merge.add_argument("base", type=Path, metavar="BASE", help="the common ancestor's lock (git's %%O)")
+    merge.add_argument("ours", type=Path, metavar="OURS", help="our lock (%%A), replaced by the merged lock")
+    merge.add_argument("theirs", type=Path, metavar="THEIRS", help="their lock (%%B)")
+
     emulator = commands.add_parser("emulator", help="run the local API emulator (DashScope and APIYI contracts)")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed on the first line)")
@@ -257,6 +266,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     _log_to(err)
     if args.command == "emulator":
         return _emulator(args, out)
+    if args.command == "lock":
+        from renderspec.lockmerge import merge_lock_files
+
+        return merge_lock_files(cwd / args.base, cwd / args.ours, cwd / args.theirs, err)
     from renderspec import reporting
     from renderspec.core.model import State
     from renderspec.project import plan_project

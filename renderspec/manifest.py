@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,17 +141,10 @@ class Manifest:
             raise WorkspaceError(f"{LOCK_NAME} cannot be read: {error}", hint=FIX_HINT) from None
         lock = _from_memo(memo_dir, text)
         if lock is None:
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as error:
-                raise WorkspaceError(f"{LOCK_NAME} is not valid TOML: {error}", hint=FIX_HINT) from None
+            data = _parsed(text)
             lock = _validated(data)
             _memo_put(memo_dir, text, data)
-        for shot_id, shot in lock.shots.items():
-            fields = {name: getattr(shot, name) for name in FIELDS}
-            if fields["task_id"] is None:
-                fields["task_id"] = lock.tasks.get(shot_id)
-            manifest.entries[shot_id] = LockEntry(**fields)
+        manifest.entries = _entries(lock)
         manifest._written = text
         return manifest
 
@@ -164,8 +158,7 @@ class Manifest:
         return {entry.task_id for entry in self.entries.values() if entry.task_id}
 
     def render(self) -> str:
-        shots = {shot_id: self.entries[shot_id].as_table() for shot_id in sorted(self.entries)}
-        return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots})
+        return render_lock(self.entries)
 
     def save(self) -> bool:
         """Writes the lock if its content changed; True when it did."""
@@ -175,6 +168,34 @@ class Manifest:
         write_atomic(self.path, text.encode("utf-8"))
         self._written = text
         return True
+
+
+def parse_lock(text: str) -> dict[str, LockEntry]:
+    """The entries of a lock's text (any layout this renderspec reads), validated like `Manifest.load`."""
+    return _entries(_validated(_parsed(text)))
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise WorkspaceError(f"{LOCK_NAME} is not valid TOML: {error}", hint=FIX_HINT) from None
+
+
+def _entries(lock: _Lock) -> dict[str, LockEntry]:
+    entries: dict[str, LockEntry] = {}
+    for shot_id, shot in lock.shots.items():
+        fields = {name: getattr(shot, name) for name in FIELDS}
+        if fields["task_id"] is None:
+            fields["task_id"] = lock.tasks.get(shot_id)
+        entries[shot_id] = LockEntry(**fields)
+    return entries
+
+
+def render_lock(entries: Mapping[str, LockEntry]) -> str:
+    """The text of a lock holding `entries`: sorted by shot id, fields in their fixed order."""
+    shots = {shot_id: entries[shot_id].as_table() for shot_id in sorted(entries)}
+    return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots})
 
 
 def _validated(data: Any) -> _Lock:

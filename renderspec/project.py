@@ -11,6 +11,7 @@ from renderspec.core.decisions import Previous, decide
 from renderspec.core.expansion import expand
 from renderspec.core.planning import Plan, plan
 from renderspec.core.problems import Problem, Severity
+from renderspec.errors import SettingsError
 from renderspec.journal import Journal
 from renderspec.loading import FragmentFiles, read_sources, spec_paths
 from renderspec.manifest import Manifest
@@ -54,7 +55,8 @@ def plan_project(
     assets = AssetFacts(root, settings.cache_dir, allowed=settings.outside_folders)
     facts = assets.facts(expansion.local_files())
     assets.save()
-    result = plan(expansion, facts, provider_kind=settings.provider_kind, pricing=settings.pricing)
+    elsewhere = ids_elsewhere(settings, paths, cwd, {draft.id for draft in expansion.drafts}) if arguments else None
+    result = plan(expansion, facts, provider_kind=settings.provider_kind, pricing=settings.pricing, elsewhere=elsewhere)
     store = LocalStore(settings.cache_dir)
     manifest = Manifest(root)
     previous: dict[str, Previous] = {}
@@ -100,3 +102,27 @@ def plan_project(
         whole_project=not arguments,
         previous=previous,
     )
+
+
+def ids_elsewhere(settings: Settings, named: Sequence[Path], cwd: Path, wanted: Set[str]) -> dict[str, list[str]]:
+    """Which of the `wanted` shot ids the project's spec files that were not named use, and where (`FILE:LINE`).
+
+    Files named on the command line (a pre-commit hook passes only the changed ones) must still not
+    reuse an id of another file. Only ids are rendered; the rest of those files is not checked here.
+    Named files outside the project's `specs` are checked on their own, as before.
+    """
+    try:
+        project = spec_paths([], settings.root, settings.project.specs, cwd)
+    except SettingsError:
+        return {}  # the project's specs folder does not exist: nothing else to compare with
+    chosen = set(named)
+    if chosen.isdisjoint(project):
+        return {}
+    sources, _ = read_sources([path for path in project if path not in chosen], settings.root)
+    expansion = expand(sources, FragmentFiles(settings.root), settings.limits, ids_only=True)
+    places: dict[str, list[str]] = {}
+    for draft in expansion.drafts:
+        if draft.id in wanted and "id" not in draft.failed:
+            line = expansion.line_of(draft.spec, ("shots", draft.index, "id")) or "?"
+            places.setdefault(draft.id, []).append(f"{draft.spec}:{line}")
+    return places

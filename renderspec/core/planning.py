@@ -7,7 +7,7 @@ module only decides. Every problem of the whole project is reported, not just th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,13 +60,19 @@ def plan(
     *,
     provider_kind: str,
     pricing: Pricing | None = None,
+    elsewhere: Mapping[str, Sequence[str]] | None = None,
 ) -> Plan:
-    """Validates every draft against its model's rules and files; keys and prices the valid ones."""
+    """Validates every draft against its model's rules and files; keys and prices the valid ones.
+
+    `elsewhere` holds the ids of the project's spec files that were not planned, with their places
+    (`FILE:LINE`): a planned shot may not reuse one of them either.
+    """
     pricing = pricing or Pricing()
     problems = list(expansion.problems)
     report = _Reporter(expansion, problems)
-    duplicates = _duplicate_ids(expansion.drafts)
-    report.duplicates(duplicates)
+    elsewhere = elsewhere or {}
+    duplicates = _duplicate_ids(expansion.drafts, elsewhere)
+    report.duplicates(duplicates, elsewhere)
     bad_references = _check_references(expansion, facts, report)
     checked_frames: set[tuple[str, Path, str, str]] = set()
     shots: list[PlannedShot] = []
@@ -185,11 +191,11 @@ def _seconds(ref: FileRef, facts: Mapping[str, FileFacts | None]) -> float | Non
     return fact.seconds if fact else None
 
 
-def _duplicate_ids(drafts: list[ShotDraft]) -> dict[str, list[ShotDraft]]:
+def _duplicate_ids(drafts: list[ShotDraft], elsewhere: Mapping[str, Sequence[str]]) -> dict[str, list[ShotDraft]]:
     by_id: dict[str, list[ShotDraft]] = defaultdict(list)
     for draft in drafts:
         by_id[draft.id].append(draft)
-    return {shot_id: group for shot_id, group in by_id.items() if len(group) > 1}
+    return {shot_id: group for shot_id, group in by_id.items() if len(group) + len(elsewhere.get(shot_id, ())) > 1}
 
 
 def _check_references(
@@ -256,9 +262,10 @@ class _Reporter:
         else:
             self.at(draft.spec, path, finding, shot=draft.id)
 
-    def duplicates(self, duplicates: Mapping[str, list[ShotDraft]]) -> None:
+    def duplicates(self, duplicates: Mapping[str, list[ShotDraft]], elsewhere: Mapping[str, Sequence[str]]) -> None:
         for shot_id, group in duplicates.items():
             places = [f"{d.spec}:{self.expansion.line_of(d.spec, ('shots', d.index, 'id')) or '?'}" for d in group]
+            places.extend(elsewhere.get(shot_id, ()))
             for draft in group:
                 hint = ' (add the matrix variables to the id, e.g. id = "walk-{{ side }}")' if draft.matrix else ""
                 self.at(
@@ -266,7 +273,7 @@ class _Reporter:
                     ("shots", draft.index, "id"),
                     Finding(
                         "id",
-                        f"'{shot_id}' is used by {len(group)} shots ({', '.join(places)}); shot ids must be unique across the project{hint}",
+                        f"'{shot_id}' is used by {len(places)} shots ({', '.join(places)}); shot ids must be unique across the project{hint}",
                     ),
                     shot=shot_id,
                 )
