@@ -86,6 +86,19 @@ def plan_project(
                 old = store.get(entry.key)
                 payload = old.meta.get("payload") if old else None
             previous[shot.id] = Previous(key=entry.key, payload=payload)
+        if remote is not None:  # say what changed even where only the remote has the previous render
+            asked = {
+                shot.id: previous[shot.id].key
+                for shot in result.shots
+                if shot.id in previous
+                and previous[shot.id].payload is None
+                and previous[shot.id].key != shot.key
+                and shot.key not in cached | remote_keys
+            }
+            records = remote.records(asked.values()) if asked else {}
+            for shot_id, old_key in asked.items():
+                if old_key in records:
+                    previous[shot_id] = Previous(key=old_key, payload=records[old_key].get("payload"))
         result.shots = decide(result.shots, previous, cached, remote_keys=remote_keys, damaged=damaged, forced=forced)
     for warning in dict.fromkeys([*assets.warnings, *store.warnings]):
         result.problems.append(Problem(file=str(settings.project.cache), message=warning, severity=Severity.WARNING))

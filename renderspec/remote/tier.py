@@ -163,6 +163,30 @@ class Remote:
             with contextlib.suppress(OSError):
                 staging.unlink(missing_ok=True)
 
+    def records(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The verified records (metas) of entries, without their videos: what earlier renders were made from.
+
+        For saying why a shot changed where the local cache lacks its previous render (a CI runner);
+        an entry that is absent, refused or unreachable is simply not in the answer.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        wanted = [key for key in dict.fromkeys(keys) if is_key(key) and key not in self.rejected]
+        if self.offline or not wanted:
+            return found
+
+        def one(key: str) -> dict[str, Any] | None:
+            try:
+                return self._accepted(key, self.backend.read(meta_path(key)))
+            except (_Refused, RemoteError):
+                return None
+
+        def done(key: str, meta: dict[str, Any] | None) -> None:
+            if meta is not None:
+                found[key] = meta
+
+        self.each(wanted, one, done)
+        return found
+
     def _accepted(self, key: str, raw: bytes) -> dict[str, Any]:
         try:
             meta = json.loads(raw)
