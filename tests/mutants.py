@@ -331,7 +331,7 @@ MUTANTS = (
         "renderspec/remote/tier.py",
         "        return not self.read_only and not self.offline\n",
         "        return not self.offline\n",
-        ("tests/remote/test_flow.py::test_a_read_only_clone_writes_nothing_to_the_remote",),
+        ("tests/remote/test_tier.py", "tests/remote/test_flow.py::test_a_read_only_clone_writes_nothing_to_the_remote"),
     ),
     # -- claims ---------------------------------------------------------------------------------------
     Mutant(

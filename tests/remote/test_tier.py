@@ -195,3 +195,12 @@ def test_an_entry_listed_but_gone_when_fetched_is_guarded_not_paid_for(tmp_path:
     got = fetch_shots(Project(), None, [Shot()], remote, tolerance=0.0)  # type: ignore[arg-type]
     assert got.refused["s01"][0] is State.MISSING and "could not be fetched" in got.refused["s01"][1][0]
     del made
+
+
+def test_a_read_only_remote_never_writes(tmp_path: Path) -> None:
+    (tmp_path / "remote").mkdir()
+    _, made = entry(tmp_path)
+    remote = Remote(FolderBackend(tmp_path / "remote"), read_only=True)
+    assert not remote.writable and remote.push(made) is False
+    assert list((tmp_path / "remote").rglob("*")) == []
+    assert remote.unshared == 0  # chosen, not a failure: nothing to report as unshared
