@@ -12,6 +12,7 @@ import shutil
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,29 +65,35 @@ def s3_claims(client: Any, bucket: str) -> list[dict[str, object]]:
     return [json.loads(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()) for item in listed]
 
 
+def shared_remote(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[str, dict[str, str], Callable[[], list[dict[str, object]]]]:
+    """The remote's URL, the environment to reach it, and a way to read its live claims."""
+    if kind == "folder":
+        remote = tmp_path / "remote"
+        remote.mkdir()
+        return str(remote), {}, lambda: claims(remote)
+    import boto3
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    extra = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": endpoint}
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bucket = f"claims-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/team", extra, lambda: s3_claims(client, bucket)
+
+
 @pytest.mark.parametrize("kind", ["folder", "s3"])
 def test_two_clones_building_at_once_pay_once_per_shot(
     example_project: Path, tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    url, extra, live = str(remote), {}, lambda: claims(remote)
-    if kind == "s3":
-        import boto3
-
-        endpoint = request.getfixturevalue("s3_endpoint")
-        extra = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": endpoint}
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        bucket = f"claims-{uuid.uuid4().hex[:10]}"
-        client.create_bucket(Bucket=bucket)
-        url = f"s3://{bucket}/team"
-        live = lambda: s3_claims(client, bucket)  # noqa: E731
+    url, extra, live = shared_remote(kind, tmp_path, request)
     a = clone(example_project, tmp_path / "a", settings(url))
     b = clone(example_project, tmp_path / "b", settings(url))
     with start_in_thread(EmulatorOptions(latency=0.1, concurrency=16, hold=True)) as running:
@@ -107,16 +114,18 @@ def test_two_clones_building_at_once_pay_once_per_shot(
     assert "waiting for" in first.output() + second.output()
 
 
-def test_a_killed_builds_claims_are_taken_over_and_its_tasks_collected(example_project: Path, tmp_path: Path) -> None:
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    a = clone(example_project, tmp_path / "a", settings(remote, lease=1.0))
-    b = clone(example_project, tmp_path / "b", settings(remote, lease=1.0))
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_a_killed_builds_claims_are_taken_over_and_its_tasks_collected(
+    example_project: Path, tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    url, extra, live = shared_remote(kind, tmp_path, request)
+    a = clone(example_project, tmp_path / "a", settings(url, lease=1.0))
+    b = clone(example_project, tmp_path / "b", settings(url, lease=1.0))
     with start_in_thread(EmulatorOptions(latency=0.1, concurrency=16, hold=True)) as running:
-        env = env_for(running)
+        env = {**env_for(running), **extra}
         killed = _spawn_build(a, env)
         _wait_for_creates(running, killed, SHOTS)
-        wait_until(lambda: sum(1 for claim in claims(remote) if claim.get("task_id")) == SHOTS, "task ids in claims")
+        wait_until(lambda: sum(1 for claim in live() if claim.get("task_id")) == SHOTS, "task ids in claims")
         assert _stop(killed, signal.SIGKILL) == -signal.SIGKILL
         release(running)
         taker = _spawn_build(b, env)
