@@ -13,7 +13,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -103,17 +103,22 @@ class FolderBackend:
     def _put(self, path: str, fill: Callable[[BinaryIO], object]) -> None:
         self._check_root()
         target = self._path(path)
+        with self._staged(path, target.parent, fill) as temp:
+            os.replace(temp, target)
+
+    @contextlib.contextmanager
+    def _staged(self, path: str, folder: Path, fill: Callable[[BinaryIO], object]) -> Iterator[Path]:
+        """A whole, fsynced temporary file in `folder` (the caller renames or links it into place); then gone."""
         temp: str | None = None
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=folder)
             with os.fdopen(fd, "wb") as writer:
                 os.fchmod(writer.fileno(), default_mode())
                 fill(writer)
                 writer.flush()
                 os.fsync(writer.fileno())
-            os.replace(temp, target)
-            temp = None
+            yield Path(temp)
         except OSError as error:
             raise self._fail(error, path) from error
         finally:
@@ -173,38 +178,25 @@ class FolderBackend:
         """Creates generation newest + 1 exclusively (None: another writer made it first)."""
         folder = self._path(path).with_name(self._path(path).name + ".d")
         name = f"{newest + 1}.{'json' if data is not None else 'gone'}"
-        temp: str | None = None
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=folder)
-            with os.fdopen(fd, "wb") as writer:
-                os.fchmod(writer.fileno(), default_mode())
-                writer.write(data or b"")
-                writer.flush()
-                os.fsync(writer.fileno())
-            rival = folder / f"{newest + 1}.{'gone' if data is not None else 'json'}"
-            if rival.exists():
-                return None
+        rival = folder / f"{newest + 1}.{'gone' if data is not None else 'json'}"
+        with self._staged(path, folder, lambda writer: writer.write(data or b"")) as temp:
             try:
-                os.link(temp, folder / name)
-            except FileExistsError:
-                return None
-            if rival.exists():  # a writer of the other kind linked the same generation: the lower name wins
-                won = name < rival.name
-                if not won:
+                if rival.exists():
+                    return None
+                try:
+                    os.link(temp, folder / name)
+                except FileExistsError:
+                    return None
+                if rival.exists() and rival.name < name:  # both kinds made this generation: the removal stands
                     (folder / name).unlink(missing_ok=True)
                     return None
-            for old in folder.iterdir():  # what no reader needs any more
-                stem = old.name.partition(".")[0]
-                if stem.isdigit() and int(stem) < newest:
-                    old.unlink(missing_ok=True)
-            return str(newest + 1)
-        except OSError as error:
-            raise self._fail(error, path) from error
-        finally:
-            if temp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
+                for old in folder.iterdir():  # what no reader needs any more
+                    stem = old.name.partition(".")[0]
+                    if stem.isdigit() and int(stem) < newest:
+                        old.unlink(missing_ok=True)
+            except OSError as error:
+                raise self._fail(error, path) from error
+        return str(newest + 1)
 
     def delete(self, path: str) -> None:
         try:
