@@ -230,9 +230,9 @@ MUTANTS = (
     Mutant(
         "the lock's task ids kept apart in a [tasks] table (adjacent lines: re-renders conflict)",
         "renderspec/manifest.py",
-        '        return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots})\n',
-        '        tasks = {shot_id: shots[shot_id].pop("task_id") for shot_id in shots if "task_id" in shots[shot_id]}\n'
-        '        return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots, "tasks": tasks})\n',
+        '    return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots})\n',
+        '    tasks = {shot_id: shots[shot_id].pop("task_id") for shot_id in shots if "task_id" in shots[shot_id]}\n'
+        '    return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "shots": shots, "tasks": tasks})\n',
         ("tests/test_lock_merge.py::test_locks_of_branches_that_render_different_shots_merge_cleanly",),
     ),
     Mutant(
@@ -373,6 +373,21 @@ MUTANTS = (
         "    if found.total > limit + 1e-9:\n",
         "    if False:\n",
         ("tests/test_ci_controls.py::test_a_budget_below_the_estimate_makes_no_create",),
+    ),
+    # -- the lock merge driver and the pull-request comment -----------------------------------------
+    Mutant(
+        "the merge driver does not see two different new keys as a conflict",
+        "renderspec/lockmerge.py",
+        "                merge.conflicts.append(Conflict(shot, old, mine, other))\n",
+        "                pass\n",
+        ("tests/test_merge_driver.py",),
+    ),
+    Mutant(
+        "table cells of the pull-request comment are not escaped",
+        "renderspec/markdown.py",
+        '    return _MARKDOWN_PUNCTUATION.sub(r"\\\\\\1", html.escape(flat, quote=False))\n',
+        "    return flat\n",
+        ("tests/test_markdown.py",),
     ),
 )
 
