@@ -56,6 +56,35 @@ class ClaimGate:
         self._held: dict[str, Claim] = {}
         self._unusable = False
 
+    async def wait_elsewhere(self, shot: PlannedShot) -> Fetched | None:
+        """Before the shot takes an in-flight slot: while another build's live claim holds it, waits for
+        that build's render without holding a slot (so this build's other shots go ahead); None: it is free."""
+        started = self.clock()
+        while True:
+            holder = await self._peek(shot)
+            if holder is None:
+                return None
+            self._check_deadline(holder, started)
+            entry = await self._wait_for_entry(shot, holder)
+            if entry is not None:
+                return Fetched(entry, holder.describe())
+
+    async def _peek(self, shot: PlannedShot) -> Holder | None:
+        if self._unusable or self.remote.offline or self.remote.read_only:
+            return None
+        try:
+            return await anyio.to_thread.run_sync(self.claims.holder, shot.key)
+        except RemoteError:
+            return None  # taking the claim will say what is wrong
+
+    def _check_deadline(self, holder: Holder, started: float) -> None:
+        if self.clock() >= started + self.claims.lease + self.timeout:
+            raise JobTimedOut(
+                f"{holder.describe()} still renders it (claimed {_when(holder.since)}); nothing was paid here: "
+                "run `renderspec build` again later to fetch it",
+                code="Claimed",
+            )
+
     async def before_create(self, shot: PlannedShot) -> Go | Fetched:
         started = self.clock()
         while True:
@@ -64,13 +93,15 @@ class ClaimGate:
                 return Go()
             if isinstance(outcome, Claim):
                 self._held[shot.key] = outcome
+                if outcome.inherited_task is None:
+                    # A build that claimed, rendered, pushed and released while this one waited for a slot
+                    # leaves the claim free and the render on the remote: fetch it, never pay again.
+                    entry = await self._fetch_if_there(shot)
+                    if entry is not None:
+                        await self.done(shot)
+                        return Fetched(entry, "another build")
                 return Go(outcome.inherited_task)
-            if self.clock() >= started + self.claims.lease + self.timeout:
-                raise JobTimedOut(
-                    f"{outcome.describe()} still renders it (claimed {_when(outcome.since)}); nothing was paid here: "
-                    "run `renderspec build` again later to fetch it",
-                    code="Claimed",
-                )
+            self._check_deadline(outcome, started)
             entry = await self._wait_for_entry(shot, outcome)
             if entry is not None:
                 return Fetched(entry, outcome.describe())
@@ -86,16 +117,20 @@ class ClaimGate:
                 log.warning("cannot claim shots on the remote cache (%s); rendering without claims", error.message)
             return None
 
+    async def _fetch_if_there(self, shot: PlannedShot) -> Entry | None:
+        if shot.key not in await anyio.to_thread.run_sync(self.remote.contains, [shot.key]):
+            return None
+        return await anyio.to_thread.run_sync(
+            self.remote.fetch, shot.key, self.store, lambda path: self.probe(shot, path)
+        )
+
     async def _wait_for_entry(self, shot: PlannedShot, holder: Holder) -> Entry | None:
         """Polls the remote for the holder's render until its claim would expire; None: look at the claim again."""
         self.events.stage(shot.id, f"waiting for {holder.describe()} since {_when(holder.since)}")
         while True:
-            if shot.key in await anyio.to_thread.run_sync(self.remote.contains, [shot.key]):
-                entry = await anyio.to_thread.run_sync(
-                    self.remote.fetch, shot.key, self.store, lambda path: self.probe(shot, path)
-                )
-                if entry is not None:
-                    return entry
+            entry = await self._fetch_if_there(shot)
+            if entry is not None:
+                return entry
             left = holder.expires - self.clock()
             if left <= 0 or self.remote.offline:
                 return None

@@ -215,6 +215,10 @@ class Executor:
         if self.store.has(shot.key):
             await self._forget(shot.key)  # a journal record left by a build that died after committing
             return ShotResult(shot, Outcome.CACHED, output=None)
+        if self._gate is not None and (record is None or record.task_id is None) and not self._stopping:
+            elsewhere = await self._gate.wait_elsewhere(shot)  # holds no slot: this build's other shots go ahead
+            if elsewhere is not None:
+                return await self._fetched(shot, elsewhere, started)
         async with self._in_flight:
             task_id = record.task_id if record else None
             submitted_at = started

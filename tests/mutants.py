@@ -342,6 +342,13 @@ MUTANTS = (
         ("tests/remote/test_claims_flow.py::test_two_clones_building_at_once_pay_once_per_shot",),
     ),
     Mutant(
+        "a claim taken after another build finished the shot does not look at the remote first (pays again)",
+        "renderspec/coordination.py",
+        "                if outcome.inherited_task is None:\n",
+        "                if False:\n",
+        ("tests/remote/test_claims_flow.py::test_builds_with_few_slots_never_pay_for_what_another_finished_meanwhile",),
+    ),
+    Mutant(
         "an expired claim's task is not collected (the taker pays again)",
         "renderspec/remote/claims.py",
         "                return Claim(key, new, replace(mine, task_id=inherited), inherited_task=inherited)\n",

@@ -118,6 +118,17 @@ class Claims:
                 return Claim(key, new, replace(mine, task_id=inherited), inherited_task=inherited)
         raise RuntimeError(f"the claim on {key} kept changing under this build")
 
+    def holder(self, key: str) -> Holder | None:
+        """Another build's live claim on `key`, without taking anything; None when it is free (or ours, or expired)."""
+        try:
+            data, _ = self.backend.read_versioned(claim_path(key))
+        except RemoteMissing:
+            return None
+        theirs = _decoded(data)
+        if theirs is None or theirs.token == self.who.get("token") or not theirs.is_live(self.clock()):
+            return None
+        return theirs
+
     def renew(self, claim: Claim, task_id: str | None = None) -> Claim | None:
         """Extends the lease (and records the task id); None when the claim was lost (taken over after expiry)."""
         holder = self._holder(task_id or claim.holder.task_id, since=claim.holder.since)

@@ -134,3 +134,35 @@ def test_a_killed_builds_claims_are_taken_over_and_its_tasks_collected(
     assert len(made) == SHOTS, killed.output() + taker.output()  # the taker paid for nothing
     assert "of an expired claim" in taker.output()
     assert len(list((b / "renders").glob("*.mp4"))) == SHOTS
+
+
+def test_builds_with_few_slots_never_pay_for_what_another_finished_meanwhile(
+    example_project: Path, tmp_path: Path
+) -> None:
+    """A shot waiting for a slot may find its claim free again because another build rendered,
+    shared and released it meanwhile: it is fetched, not paid for a second time."""
+    import os
+    import subprocess
+    import sys
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    clones = [clone(example_project, tmp_path / name, settings(remote)) for name in ("a", "b", "c")]
+    with start_in_thread(EmulatorOptions(latency=0.2, concurrency=16)) as running:
+        env = {**os.environ, **env_for(running)}
+        builds = [
+            subprocess.Popen(
+                [sys.executable, "-m", "renderspec", "build", "-j", "1"],
+                cwd=project,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for project in clones
+        ]
+        outputs = [build.communicate(timeout=SAFETY_NET)[0] for build in builds]
+        assert all(build.returncode == 0 for build in builds), outputs
+        assert len(creates(running)) == SHOTS, outputs
+    renders = [{path.name: path.read_bytes() for path in (project / "renders").glob("*.mp4")} for project in clones]
+    assert len(renders[0]) == SHOTS and renders[0] == renders[1] == renders[2]
