@@ -127,10 +127,14 @@ class Settings(_Strict):
 
 
 def find_root(start: Path) -> Path:
-    """The nearest folder upwards holding renderspec.toml, or `start` when none does."""
+    """The nearest folder upwards holding renderspec.toml; without one, the git work tree's top
+    level (so running from `specs/` never makes a `cache/` there); else `start`."""
     start = start.resolve()
     for folder in (start, *start.parents):
         if (folder / SETTINGS_FILE).is_file():
+            return folder
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():  # a folder, or a file in a worktree or submodule
             return folder
     return start
 

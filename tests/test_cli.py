@@ -342,3 +342,21 @@ with open(sys.argv[1], "w") as out:
     out.write(str(usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)))
 sys.exit(child.returncode)
 """
+
+
+def test_without_settings_the_root_is_the_git_work_trees_top_level(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from tests.conftest import REPO
+
+    repo = tmp_path / "story"
+    shutil.copytree(REPO / "specs", repo / "specs", ignore=shutil.ignore_patterns("*.py"))
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    run = run_cli("plan", ".", cwd=repo / "specs", env={"RENDERSPEC_PROVIDER": "local"})
+    assert run.code == 0, run.err
+    assert (repo / "cache").is_dir() and not (repo / "specs" / "cache").exists()
+    outside = tmp_path / "loose"
+    shutil.copytree(REPO / "specs", outside, ignore=shutil.ignore_patterns("*.py"))
+    run = run_cli("plan", ".", cwd=outside, env={"RENDERSPEC_PROVIDER": "local"})
+    assert run.code == 0 and (outside / "cache").is_dir()  # no git, no settings: the current folder
