@@ -19,6 +19,7 @@ from renderspec.budget import Budget, estimate, refusal
 from renderspec.coordination import ClaimGate
 from renderspec.core.keys import is_task_id
 from renderspec.core.model import PlannedShot, State
+from renderspec.core.selection import select
 from renderspec.core.shards import Shard, shard_share
 from renderspec.errors import SettingsError
 from renderspec.executor import BuildOptions, Executor
@@ -96,7 +97,7 @@ def _build(
                     out,
                 )
             return EXIT_INVALID
-        selected = _select(plan.shots, args.shots)
+        selected = select(plan.shots, [shot.id for shot in plan.shots], args.shots)
         others: list[PlannedShot] = []
         if args.shard is not None:  # everything else is another job's: not rendered, fetched or restored here
             selected, others = shard_share(selected, args.shard)
@@ -371,16 +372,6 @@ def _truthy(value: str | None) -> bool:
 
 def _verify(path: Path, size: tuple[int, int] | None, seconds: float, tolerance: float) -> Any:
     return verify_render(path, size=size, seconds=seconds, size_tolerance=tolerance)
-
-
-def _select(shots: list[PlannedShot], wanted: Sequence[str]) -> list[PlannedShot]:
-    if not wanted:
-        return shots
-    known = {shot.id for shot in shots}
-    missing = [shot_id for shot_id in wanted if shot_id not in known]
-    if missing:
-        raise SettingsError(f"no shot with id {', '.join(missing)}; `renderspec plan` lists the shot ids")
-    return [shot for shot in shots if shot.id in set(wanted)]
 
 
 def _apply_decisions(journal: Journal, shots: list[PlannedShot], args: BuildArguments) -> None:

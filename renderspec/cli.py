@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--check", action="store_true", help="exit 1 if any shot would render")
     plan.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
 
+    plan.add_argument(
+        "--shot", action="append", default=[], metavar="ID", help="show only this shot (an id or a glob; repeatable)"
+    )
     _remote_flags(plan)
 
     build = commands.add_parser("build", help="render what is not cached; update the cache, renders/ and the lock")
@@ -63,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--dry-run", action="store_true", help="show what would render, render nothing")
     build.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="override the configured provider")
-    build.add_argument("--shot", action="append", default=[], metavar="ID", help="build only this shot (repeatable)")
+    build.add_argument(
+        "--shot",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="build only this shot (an id or a glob such as 's05-*'; repeatable)",
+    )
     build.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     build.add_argument(
         "--adopt", action="append", default=[], metavar="SHOT=TASK_ID", help="a lost create's task, found by hand"
@@ -84,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         "pull", help="fetch what the remote cache holds for the current plan into the cache and renders/"
     )
     pull.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
-    pull.add_argument("--shot", action="append", default=[], metavar="ID", help="pull only this shot (repeatable)")
+    pull.add_argument(
+        "--shot", action="append", default=[], metavar="ID", help="pull only this shot (an id or a glob; repeatable)"
+    )
     pull.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     pull.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
     _remote_flags(pull, read_only=False, off=False)
@@ -318,6 +329,12 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         if remote is not None:
             remote.close()
     plan = result.plan
+    if args.command == "plan" and args.shot and plan.is_valid:
+        from dataclasses import replace
+
+        from renderspec.core.selection import select
+
+        plan = replace(plan, shots=select(plan.shots, [shot.id for shot in plan.shots], args.shot))
 
     if args.command == "check":
         reporting.print_problems(plan.problems, out)

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from renderspec import reporting
 from renderspec.core.model import PlannedShot, State
+from renderspec.core.selection import select
 from renderspec.errors import SettingsError
 from renderspec.media import verify_render
 from renderspec.outputs import ProjectOutputs, RendersIndex
@@ -188,14 +189,6 @@ def _opened(settings: Settings, env: Mapping[str, str], command: str) -> Remote:
     return remote
 
 
-def _select(shots: list[PlannedShot], wanted: Sequence[str]) -> list[PlannedShot]:
-    known = {shot.id for shot in shots}
-    unknown = [shot_id for shot_id in wanted if shot_id not in known]
-    if unknown:
-        raise SettingsError(f"no shot with id {', '.join(unknown)}; `renderspec plan` lists the shot ids")
-    return [shot for shot in shots if not wanted or shot.id in set(wanted)]
-
-
 def pull(
     settings: Settings,
     env: Mapping[str, str],
@@ -219,7 +212,7 @@ def pull(
                 print(reporting.problem_summary(plan, len(project.spec_files)), file=err)
                 return EXIT_INVALID
             shown = len(remote.warnings)
-            selected = _select(plan.shots, shot_ids)
+            selected = select(plan.shots, [shot.id for shot in plan.shots], shot_ids)
             outputs = ProjectOutputs(
                 settings.root, settings.project.renders, project.manifest, RendersIndex(settings.cache_dir)
             )

@@ -360,3 +360,14 @@ def test_without_settings_the_root_is_the_git_work_trees_top_level(tmp_path: Pat
     shutil.copytree(REPO / "specs", outside, ignore=shutil.ignore_patterns("*.py"))
     run = run_cli("plan", ".", cwd=outside, env={"RENDERSPEC_PROVIDER": "local"})
     assert run.code == 0 and (outside / "cache").is_dir()  # no git, no settings: the current folder
+
+
+def test_shot_globs_select_shots_for_plan_and_build(example_project: Path) -> None:
+    env = {"RENDERSPEC_PROVIDER": "local"}
+    shown = run_cli("plan", "--json", "--shot", "turn-*", cwd=example_project, env=env)
+    assert shown.code == 0, shown.err
+    assert [shot["id"] for shot in json.loads(shown.out)["shots"]] == ["turn-left", "turn-right"]
+    built = run_cli("build", "--shot", "turn-*", cwd=example_project, env=env)
+    assert built.code == 0 and "rendered 2, cached 0" in built.out, built.out + built.err
+    missed = run_cli("build", "--shot", "turn-lfet", cwd=example_project, env=env)
+    assert missed.code == 2 and "did you mean turn-left" in missed.err
