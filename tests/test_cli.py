@@ -371,3 +371,19 @@ def test_shot_globs_select_shots_for_plan_and_build(example_project: Path) -> No
     assert built.code == 0 and "rendered 2, cached 0" in built.out, built.out + built.err
     missed = run_cli("build", "--shot", "turn-lfet", cwd=example_project, env=env)
     assert missed.code == 2 and "did you mean turn-left" in missed.err
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("media = [ava]", 'write "ava"'),
+        ('prompt = "unterminated', "a string is not closed"),
+        ("prompt", 'a key needs "="'),
+    ],
+    ids=["unquoted", "unterminated", "no-equals"],
+)
+def test_toml_syntax_errors_name_the_line_column_and_likely_cause(project: Path, line: str, expected: str) -> None:
+    (project / "specs" / "a.toml").write_text(f'[[shots]]\nid = "a"\n{line}\n')
+    run = run_cli("check", cwd=project, env={})
+    assert run.code == 1
+    assert "specs/a.toml:3: invalid TOML (column" in run.out and expected in run.out, run.out

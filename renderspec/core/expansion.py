@@ -49,7 +49,24 @@ _TOP_LEVEL = ("defaults", "vars", "refs", "shots")
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _M = TypeVar("_M", bound=BaseModel)
-_TOML_LINE = re.compile(r"\((?:at line (\d+), column \d+|at end of document)\)")
+_TOML_LINE = re.compile(r"\((?:at line (\d+), column (\d+)|at end of document)\)")
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _toml_hint(reason: str, line: str, column: int | None) -> str | None:
+    """What usually causes a TOML syntax error, said for the line at hand (None when nothing fits)."""
+    lowered = reason.lower()
+    if "illegal character '\\n'" in lowered or "unterminated string" in lowered:
+        return 'a string is not closed: end it with " on the same line, or use """ for text over several lines'
+    if "invalid value" in lowered and column:
+        word = _BARE_WORD.match(line[column - 1 :])
+        if word and word.group(0) not in ("true", "false", "inf", "nan"):
+            return f'text needs quotes: write "{word.group(0)}" (references are named as strings too)'
+    if "expected '=' after a key" in lowered:
+        return 'each setting is `key = value`: a key needs "=" and a value on the same line'
+    if "cannot declare" in lowered or "cannot overwrite" in lowered:
+        return "this key or table is written twice in this file; keep one"
+    return None
 
 
 @dataclass(slots=True)
@@ -156,11 +173,17 @@ class _FileExpander:
             line = int(match.group(1)) if match and match.group(1) else None
             if line is None and "end of document" in text:
                 line = max(1, self.source.text.count("\n") + (not self.source.text.endswith("\n")))
+            column = int(match.group(2)) if match and match.group(2) else None
+            lines = self.source.text.splitlines()
+            line_text = lines[line - 1] if line and line <= len(lines) else ""
+            reason = _TOML_LINE.sub("", text).strip()
+            where = f" (column {column})" if column else ""
+            hint = _toml_hint(reason, line_text, column)
             self.out.problems.append(
                 Problem(
                     file=self.source.path,
                     line=line,
-                    message=f"invalid TOML: {_TOML_LINE.sub('', text).strip()}",
+                    message=f"invalid TOML{where}: {reason}" + (f"; {hint}" if hint else ""),
                 )
             )
             return

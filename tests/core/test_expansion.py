@@ -192,7 +192,10 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
 
 def test_broken_toml_points_at_its_line() -> None:
     result = plan_text('[defaults]\nduration = 5\nratio = "16:9\n')
-    assert messages(result) == ["specs/s0.toml:3: invalid TOML: Illegal character '\\n'"]
+    assert messages(result) == [
+        "specs/s0.toml:3: invalid TOML (column 14): Illegal character '\\n'; a string is not closed: "
+        'end it with " on the same line, or use """ for text over several lines'
+    ]
 
 
 def test_extra_parameters_pass_through_with_a_warning() -> None:
