@@ -5,11 +5,13 @@ Only the CLI reads the environment; everything else receives a `Settings` value.
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -182,15 +184,42 @@ def _read_project(root: Path) -> ProjectSettings:
     if not path.is_file():
         return ProjectSettings()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise SettingsError(f"{SETTINGS_FILE}: cannot read it: {error}") from None
     unknown = [key for key in data if key != "renderspec"]
     if unknown:
-        raise SettingsError(f"{SETTINGS_FILE}: unknown table '{unknown[0]}'; settings live under [renderspec]")
+        raise SettingsError(
+            f"{SETTINGS_FILE}{_line_of(text, unknown[0])}: unknown table '{unknown[0]}'; settings live under [renderspec]"
+        )
     try:
         return ProjectSettings.model_validate(data.get("renderspec", {}))
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise SettingsError(f"{SETTINGS_FILE}: renderspec.{where}: {first['msg']}") from None
+        lines = sorted(_setting_problem(text, problem) for problem in error.errors(include_url=False))
+        raise SettingsError("\n".join(line for _, line in lines[:8])) from None
+
+
+def _setting_problem(text: str, problem: Any) -> tuple[int, str]:
+    """(line number, one line saying where and what) for one validation problem of renderspec.toml."""
+    parts = [str(part) for part in problem["loc"]]
+    where = ".".join(parts)
+    line = _line_of(text, parts[-1]) if parts else ""
+    message = str(problem["msg"])
+    if problem["type"] == "extra_forbidden":
+        model: type[BaseModel] = RemoteSettings if parts[:1] == ["remote"] and len(parts) == 2 else ProjectSettings
+        known = sorted(model.model_fields)
+        close = difflib.get_close_matches(parts[-1], known, n=2, cutoff=0.6)
+        message = "unknown setting" + (
+            f" (did you mean {' or '.join(close)}?)" if close else f"; known: {', '.join(known)}"
+        )
+    return (int(line[1:]) if line else 0), f"{SETTINGS_FILE}{line}: renderspec.{where}: {message}"
+
+
+def _line_of(text: str, key: str) -> str:
+    """`:LINE` of the first line that sets or opens `key`, or nothing when it cannot be found."""
+    pattern = re.compile(rf"^\s*(?:\[+\s*)?(?:[\w.\"-]*\.)?\"?{re.escape(key)}\"?\s*(?:=|\]|\.)")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return f":{number}"
+    return ""

@@ -146,7 +146,18 @@ def test_bad_settings_are_one_line_errors(example_project: Path) -> None:
     (example_project / "renderspec.toml").write_text('[renderspec]\nprovidr = "local"\n')
     run = run_cli("check", cwd=example_project)
     assert run.code == 2
-    assert run.err.startswith("renderspec: error: renderspec.toml: renderspec.providr:")
+    assert run.err.strip() == (
+        "renderspec: error: renderspec.toml:2: renderspec.providr: unknown setting (did you mean provider?)"
+    )
+    (example_project / "renderspec.toml").write_text(
+        '[renderspec]\nconcurency = 4\n\n[renderspec.remote]\nmdoe = "read"\n'
+    )
+    run = run_cli("check", cwd=example_project)
+    assert run.code == 2
+    assert run.err.splitlines() == [
+        "renderspec: error: renderspec.toml:2: renderspec.concurency: unknown setting (did you mean concurrency or currency?)",
+        "renderspec.toml:5: renderspec.remote.mdoe: unknown setting (did you mean mode?)",
+    ]
 
 
 def test_unknown_provider_from_the_environment_is_an_error(example_project: Path) -> None:
@@ -286,7 +297,7 @@ def test_max_matrix_and_max_shots_come_from_renderspec_toml(example_project: Pat
     run = run_cli("check", cwd=example_project)
     assert run.code == 2
     assert run.err.strip() == (
-        "renderspec: error: renderspec.toml: renderspec.max_matrix: Input should be greater than or equal to 1"
+        "renderspec: error: renderspec.toml:2: renderspec.max_matrix: Input should be greater than or equal to 1"
     )
 
 
