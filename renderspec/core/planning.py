@@ -265,15 +265,30 @@ class _Reporter:
     def duplicates(self, duplicates: Mapping[str, list[ShotDraft]], elsewhere: Mapping[str, Sequence[str]]) -> None:
         for shot_id, group in duplicates.items():
             places = [f"{d.spec}:{self.expansion.line_of(d.spec, ('shots', d.index, 'id')) or '?'}" for d in group]
-            places.extend(elsewhere.get(shot_id, ()))
+            places = list(dict.fromkeys([*places, *elsewhere.get(shot_id, ())]))
+            count = len(group) + len(elsewhere.get(shot_id, ()))
+            reported: set[tuple[str, int]] = set()
             for draft in group:
-                hint = ' (add the matrix variables to the id, e.g. id = "walk-{{ side }}")' if draft.matrix else ""
+                if (draft.spec, draft.index) in reported:  # one matrix entry: one error, not one per combination
+                    continue
+                reported.add((draft.spec, draft.index))
+                siblings = [other for other in group if (other.spec, other.index) == (draft.spec, draft.index)]
+                varying = sorted(
+                    name for name in draft.matrix if len({repr(other.matrix.get(name)) for other in siblings}) > 1
+                )
+                hint = ""
+                if varying:
+                    names = ", ".join(varying)
+                    example = "-".join(f"{{{{ {name} }}}}" for name in varying)
+                    hint = f' (the id does not use the matrix variable{"s" if len(varying) > 1 else ""} {names}: e.g. id = "{shot_id}-{example}")'
+                elif draft.matrix:
+                    hint = ' (add the matrix variables to the id, e.g. id = "walk-{{ side }}")'
                 self.at(
                     draft.spec,
                     ("shots", draft.index, "id"),
                     Finding(
                         "id",
-                        f"'{shot_id}' is used by {len(places)} shots ({', '.join(places)}); shot ids must be unique across the project{hint}",
+                        f"'{shot_id}' is used by {count} shots ({', '.join(places)}); shot ids must be unique across the project{hint}",
                     ),
                     shot=shot_id,
                 )
