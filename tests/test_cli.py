@@ -398,3 +398,18 @@ def test_toml_syntax_errors_name_the_line_column_and_likely_cause(project: Path,
     run = run_cli("check", cwd=project, env={})
     assert run.code == 1
     assert "specs/a.toml:3: invalid TOML (column" in run.out and expected in run.out, run.out
+
+
+def test_a_voice_longer_than_its_shot_is_a_warning(project: Path) -> None:
+    from tests.conftest import write_wav
+
+    write_wav(project / "specs" / "refs" / "long.wav", seconds=6.0)
+    (project / "specs" / "a.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\nvoice = "refs/long.wav"\n\n'
+        '[[shots]]\nid = "short"\nmedia = ["mia"]\nprompt = "{{ mia }} waves"\nduration = 3\n\n'
+        '[[shots]]\nid = "long"\nmedia = ["mia"]\nprompt = "{{ mia }} talks"\nduration = 8\n'
+    )
+    run = run_cli("check", cwd=project, env={})
+    assert run.code == 0, run.out
+    warnings = [line for line in run.out.splitlines() if "not heard" in line]
+    assert len(warnings) == 1 and "shot short" in warnings[0] and "6.0 s long" in warnings[0], run.out

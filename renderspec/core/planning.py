@@ -7,14 +7,14 @@ module only decides. Every problem of the whole project is reported, not just th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from renderspec.core.expansion import DEFAULT_MODEL, Expansion
 from renderspec.core.keys import key_of, key_payload
 from renderspec.core.locations import Path
-from renderspec.core.model import FileFacts, FileRef, LocalFile, PlannedShot, ShotDraft
+from renderspec.core.model import FileFacts, FileRef, LocalFile, MediaItem, PlannedShot, ShotDraft
 from renderspec.core.problems import Problem, Severity, sort_key
 from renderspec.core.rules import MediaType, ModelRules, output_size, rules_for
 from renderspec.core.validation import Finding, check_file, check_shot, rule_for_role, unknown_model
@@ -89,6 +89,8 @@ def plan(
         for item in draft.media:
             if item.reference is not None:
                 ok = ok and (draft.spec, item.reference) not in bad_references
+                for finding in _voice_length(draft, item, facts):
+                    report.shot(draft, finding)
                 continue
             frame_rule = rule_for_role(rules, item.type)
             if frame_rule is None:
@@ -230,6 +232,21 @@ def _check_references(
                     messages.add(finding.message)
                     report.at(spec, (*reference.origin, key), finding, field_name=f"refs.{reference.name}.{key}")
     return bad
+
+
+def _voice_length(draft: ShotDraft, item: MediaItem, facts: Mapping[str, FileFacts | None]) -> Iterator[Finding]:
+    """A voice clip longer than the shot is cut off by the service: worth a warning, not an error."""
+    voice, duration = item.voice, draft.parameters.get("duration")
+    if not isinstance(voice, LocalFile) or not isinstance(duration, int) or isinstance(duration, bool):
+        return
+    fact = facts.get(voice.path)
+    if fact is not None and fact.seconds is not None and fact.seconds > duration + 0.05:
+        yield Finding(
+            "media",
+            f"the voice of '{item.reference}' ({voice.path}) is {fact.seconds:.1f} s long, "
+            f"longer than the shot's {duration} s: the end of it is not heard",
+            Severity.WARNING,
+        )
 
 
 class _Reporter:
