@@ -336,9 +336,9 @@ MUTANTS = (
     # -- claims ---------------------------------------------------------------------------------------
     Mutant(
         "a live claim of another build is ignored (both pay)",
-        "renderspec/coordination.py",
-        "            if isinstance(outcome, Claim):\n",
-        "            if True:\n",
+        "renderspec/remote/claims.py",
+        "        return now < self.expires\n",
+        "        return False\n",
         ("tests/remote/test_claims_flow.py::test_two_clones_building_at_once_pay_once_per_shot",),
     ),
     Mutant(
