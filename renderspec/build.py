@@ -219,10 +219,8 @@ def _refuse_missing(
     missing: list[PlannedShot], remote: Remote | None, args: BuildArguments, out: TextIO, err: TextIO
 ) -> int:
     """The spend guard: shots the lock says were paid for are not paid for again without --rerender-missing."""
-    currency = missing[0].currency
-    unique = {shot.key: shot for shot in missing}.values()  # shots asking for one render pay once
-    known = [shot.cost for shot in unique if shot.cost is not None]
-    cost = reporting.money(sum(known), currency) if len(known) == len(unique) else "an unknown amount"
+    found = estimate(missing)  # one render per key, as the build would pay for them
+    cost = "an unknown amount" if found.unknown else reporting.money(found.total, _currency(missing))
     names = ", ".join(shot.id for shot in missing[:20]) + (", ..." if len(missing) > 20 else "")
     count = len(missing)
     them = "them" if count != 1 else "it"
@@ -347,9 +345,12 @@ def _gate(
     settings: Settings, env: Mapping[str, str], remote: Remote | None, project: ProjectPlan, events: Events, poll: float
 ) -> ClaimGate | None:
     """Claims on the remote, where it can hold them (conditional writes) and this build may write."""
-    if remote is None or not remote.writable or not is_conditional(remote.backend):
+    if remote is None or not remote.writable:
         return None
-    claims = Claims(remote.backend, lease=settings.project.remote.lease, clock=time.time, who=identity(env))  # type: ignore[arg-type]
+    backend = remote.backend
+    if not is_conditional(backend):
+        return None
+    claims = Claims(backend, lease=settings.project.remote.lease, clock=time.time, who=identity(env))
     tolerance = size_tolerance(settings)
     return ClaimGate(
         claims,

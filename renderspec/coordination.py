@@ -69,8 +69,13 @@ class ClaimGate:
             if entry is not None:
                 return Fetched(entry, holder.describe())
 
+    @property
+    def _usable(self) -> bool:
+        """Claims can be read and written now: the remote is reachable, writable, and claiming has not failed."""
+        return not (self._unusable or self.remote.offline or self.remote.read_only)
+
     async def _peek(self, shot: PlannedShot) -> Holder | None:
-        if self._unusable or self.remote.offline or self.remote.read_only:
+        if not self._usable:
             return None
         try:
             return await anyio.to_thread.run_sync(self.claims.holder, shot.key)
@@ -107,7 +112,7 @@ class ClaimGate:
                 return Fetched(entry, outcome.describe())
 
     async def _take(self, shot: PlannedShot) -> Claim | Holder | None:
-        if self._unusable or self.remote.offline or self.remote.read_only:
+        if not self._usable:
             return None
         try:
             return await anyio.to_thread.run_sync(self.claims.take, shot.key)

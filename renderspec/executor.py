@@ -229,12 +229,8 @@ class Executor:
                 if self._budget is not None:
                     self._budget.charge(shot.cost)  # already paid: it counts, and is always collected
                 self.events.stage(shot.id, "resuming")
-                status = await self._wait_for_final(shot.id, task_id, submitted_at)
-                if status.state is TaskState.UNKNOWN:
-                    # Expired or never known there (a restarted emulator): nothing to collect, nothing billed.
-                    log.warning("shot %s: the service no longer knows task %s; submitting it again", shot.id, task_id)
-                    await self._forget(shot.key)
-                    task_id, status = None, None
+                status = await self._earlier_task(shot, task_id, submitted_at)
+                task_id = task_id if status is not None else None
             if task_id is None:
                 if self._stopping:
                     raise _Skip()
@@ -244,7 +240,8 @@ class Executor:
                 if decision is not None and decision.inherited_task is not None:
                     task_id, submitted_at = decision.inherited_task, self.clock()
                     status = await self._collect_inherited(shot, task_id, submitted_at)
-            if task_id is None or status is None:
+                    task_id = task_id if status is not None else None
+            if task_id is None:
                 body = await self._with_links(shot)
                 task_id, submitted_at = await self._submit(shot, body)
                 if self._gate is not None:
@@ -291,9 +288,17 @@ class Executor:
             outcome="adopted",
         )
         self._known.add(task_id)
+        return await self._earlier_task(shot, task_id, submitted_at)
+
+    async def _earlier_task(self, shot: PlannedShot, task_id: str, submitted_at: float) -> TaskStatus | None:
+        """Waits for a task made before this build asked (journaled, or named by an expired claim).
+
+        None when the service no longer knows it (expired, another account, a restarted emulator):
+        nothing to collect, nothing billed, so the shot is submitted again.
+        """
         status = await self._kept(shot, task_id, submitted_at)
-        if status.state is TaskState.UNKNOWN:  # another account, or expired: nothing to collect, nothing billed here
-            log.warning("shot %s: the service does not know task %s of the expired claim; submitting", shot.id, task_id)
+        if status.state is TaskState.UNKNOWN:
+            log.warning("shot %s: the service no longer knows task %s; submitting it again", shot.id, task_id)
             await self._forget(shot.key)
             return None
         return status

@@ -18,7 +18,7 @@ from typing import Any
 from renderspec.core.decisions import Previous
 from renderspec.core.model import PlannedShot, State
 from renderspec.core.problems import Problem
-from renderspec.reporting import CURRENCY_SIGNS, money, totals
+from renderspec.reporting import CURRENCY_SIGNS, estimated_cost, money, totals
 
 COLUMNS = ("shot", "state", "why", "duration", "resolution", "cost")
 _ALIGN = ("---", "---", "---", "---:", "---", "---:")
@@ -64,9 +64,7 @@ def _heading(shots: Sequence[PlannedShot]) -> str:
 def _total_cost(total: Mapping[str, Any], *, with_code: bool = False) -> str:
     currency = total["currency"]
     code = f" {currency}" if with_code and currency in CURRENCY_SIGNS else ""
-    if total["cost"] is not None:
-        return f"{money(total['cost'], currency)}{code}"
-    return f"at least {money(total['cost_lower_bound'], currency)}{code} (some costs unknown)"
+    return estimated_cost(total) + code + (" (some costs unknown)" if total["cost"] is None else "")
 
 
 def _table(listed: Sequence[PlannedShot]) -> list[str]:

@@ -87,13 +87,14 @@ def plan_project(
                 payload = old.meta.get("payload") if old else None
             previous[shot.id] = Previous(key=entry.key, payload=payload)
         if remote is not None:  # say what changed even where only the remote has the previous render
+            held = cached | remote_keys
             asked = {
                 shot.id: previous[shot.id].key
                 for shot in result.shots
                 if shot.id in previous
                 and previous[shot.id].payload is None
                 and previous[shot.id].key != shot.key
-                and shot.key not in cached | remote_keys
+                and shot.key not in held
             }
             records = remote.records(asked.values()) if asked else {}
             for shot_id, old_key in asked.items():

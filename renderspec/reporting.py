@@ -7,7 +7,7 @@ other line goes to stderr.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from renderspec.core.keys import display_request
@@ -112,13 +112,16 @@ def plain_plan(plan: Plan, out: TextIO) -> None:
     print(summary_line(plan.shots), file=out)
 
 
+def estimated_cost(total: Mapping[str, Any]) -> str:
+    """The plan's estimate as money, or its lower bound when some shot's cost is unknown."""
+    if total["cost"] is not None:
+        return money(total["cost"], total["currency"])
+    return f"at least {money(total['cost_lower_bound'], total['currency'])}"
+
+
 def summary_line(shots: Sequence[PlannedShot]) -> str:
     total = totals(shots)
-    cost = (
-        money(total["cost"], total["currency"])
-        if total["cost"] is not None
-        else (f"at least {money(total['cost_lower_bound'], total['currency'])}")
-    )
+    cost = estimated_cost(total)
     states = f"{total['new']} new, {total['stale']} stale, {total['cached']} cached"
     for optional in (State.REMOTE, State.MISSING):  # shown only where a remote or a paid lock entry matters
         if total[optional]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 MAX_SMALL = 4 * 2**20  # a meta record (or, later, a claim) is a few KB: nothing near this is one
 
@@ -77,6 +77,6 @@ class Conditional(Protocol):
         ...
 
 
-def is_conditional(backend: object) -> bool:
+def is_conditional(backend: object) -> TypeGuard[Conditional]:
     """Whether a backend can hold claims (conditional writes)."""
     return all(callable(getattr(backend, name, None)) for name in ("read_versioned", "create", "replace", "remove"))
