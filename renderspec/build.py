@@ -84,9 +84,7 @@ def _build(
         project = plan_project(settings, args.paths, cwd, remote=remote)
         shown = len(remote.warnings) if remote is not None else 0
         plan = project.plan
-        reporting.print_problems(plan.problems, err)
-        if not plan.is_valid:
-            print(reporting.problem_summary(plan, len(project.spec_files)), file=err)
+        if not reporting.is_usable(plan, len(project.spec_files), err):
             if args.json:
                 reporting.write_json(
                     {

@@ -31,6 +31,14 @@ def print_problems(problems: Sequence[Problem], out: TextIO) -> None:
         print(problem.format(), file=out)
 
 
+def is_usable(plan: Plan, files: int, err: TextIO) -> bool:
+    """Prints the plan's problems, and the summary line when they make it invalid; True when it is valid."""
+    print_problems(plan.problems, err)
+    if not plan.is_valid:
+        print(problem_summary(plan, files), file=err)
+    return plan.is_valid
+
+
 def problem_summary(plan: Plan, files: int) -> str:
     errors, warnings = len(plan.errors), len(plan.warnings)
     counts = f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"

@@ -207,9 +207,7 @@ def pull(
         with workspace_lock(settings.cache_dir, wait=True, notice=err):
             project = plan_project(settings, paths, cwd, remote=remote)
             plan = project.plan
-            reporting.print_problems(plan.problems, err)
-            if not plan.is_valid:
-                print(reporting.problem_summary(plan, len(project.spec_files)), file=err)
+            if not reporting.is_usable(plan, len(project.spec_files), err):
                 return EXIT_INVALID
             shown = len(remote.warnings)
             selected = select(plan.shots, [shot.id for shot in plan.shots], shot_ids)
@@ -296,9 +294,7 @@ def push(
                 keys = sorted(store.keys())
             else:
                 plan = project.plan
-                reporting.print_problems(plan.problems, err)
-                if not plan.is_valid:
-                    print(reporting.problem_summary(plan, len(project.spec_files)), file=err)
+                if not reporting.is_usable(plan, len(project.spec_files), err):
                     return EXIT_INVALID
                 keys = sorted({shot.key for shot in plan.shots if shot.state is State.CACHED})
             names: dict[str, Any] = {shot.key: shot.id for shot in project.plan.shots}

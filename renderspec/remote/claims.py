@@ -27,7 +27,6 @@ from renderspec.errors import RemoteMissing
 from renderspec.remote.backend import Conditional
 
 CLAIMS = "v1/claims"
-DEFAULT_LEASE = 300.0  # seconds; renewed every third of it while the task runs
 CI_JOB_VARIABLES = ("GITHUB_RUN_ID", "CI_JOB_ID", "BUILDKITE_JOB_ID", "CIRCLE_WORKFLOW_JOB_ID", "BUILD_ID")
 
 
@@ -80,7 +79,7 @@ class Claims:
         self,
         backend: Conditional,
         *,
-        lease: float = DEFAULT_LEASE,
+        lease: float,
         clock: Callable[[], float],
         who: Mapping[str, Any],
     ) -> None:

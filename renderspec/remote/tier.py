@@ -19,7 +19,6 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,16 +54,6 @@ def signature_of(record: Mapping[str, Any], secret: Secret) -> str:
 
 class _Refused(Exception):
     """A remote entry that failed verification; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """One entry moved (or not) between the tiers: what `pull` and `push` report."""
-
-    key: str
-    done: bool
-    size: int = 0
-    problem: str | None = None
 
 
 class Remote:
