@@ -17,6 +17,7 @@ import pytest
 
 from renderspec.emulator.app import EmulatorOptions
 from renderspec.emulator.server import RunningEmulator, start_in_thread
+from renderspec.executor import LOST_CREATES
 from renderspec.media import verify_render
 from tests.conftest import creates, env_for, fast, run_cli, write_png
 
@@ -116,9 +117,10 @@ def test_a_bad_day_at_the_service_still_renders_every_shot_once(example_project:
         truncate_rate=0.2,
         seed=42,
         retry_after=0.05,
-        # The client tries each call 6 times; without a cap, which shot meets a long streak of the
-        # seeded faults depends on how concurrent requests interleave, and now and then one gives up.
-        max_faults_in_a_row=3,
+        # The client tries each call 6 times, and a shot whose create answer is lost LOST_CREATES (3)
+        # times fails; without a cap below both, which shot meets a long streak of the seeded faults
+        # depends on how concurrent requests interleave, and now and then one gives up.
+        max_faults_in_a_row=LOST_CREATES - 1,
     )
     with start_in_thread(options) as running:
         project = fast(example_project)

@@ -89,6 +89,10 @@ async def test_two_identical_tasks_the_earliest_is_adopted_and_the_other_recorde
         sent = body(await upload_all(client))
         first = (await client.create(sent)).task_id
         second = (await client.create(sent)).task_id
+        # Both finished: the resolver adopts as soon as the earliest match has, and records as duplicates
+        # only the matches that have finished by then (a loaded machine may not have run the second yet).
+        await wait_for_final(client, first)
+        await wait_for_final(client, second)
         journal = Journal(tmp_path)
         _lost(journal, KEY, sent)
         await resolve_journal(client, journal, set(), poll_interval=0.05, patience=30, settle=0)
