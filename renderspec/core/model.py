@@ -34,7 +34,19 @@ class RemoteFile:
     sha256: str | None = None
 
 
-FileRef = LocalFile | RemoteFile
+@dataclass(frozen=True, slots=True)
+class RenderOf:
+    """Another shot's render used as a file: the whole video (`frame` None), or one still of it.
+
+    `frame` is "first", "last" or a time in seconds. The file exists only once that shot is
+    rendered, so a shot using it waits for it, and its key holds the render's sha256.
+    """
+
+    shot: str
+    frame: str | float | None = None
+
+
+FileRef = LocalFile | RemoteFile | RenderOf
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,12 @@ class ShotDraft:
     cited: frozenset[str] = frozenset()
     ratio_on_shot: bool = False
     failed: frozenset[str] = frozenset()
+    take: int | None = None
+    """This draft's take number when its shot asks for several (`takes = 3`): its id is then
+    `<shot>.take<N>`, and `take_of` is the shot's own id."""
+    take_of: str | None = None
+    picked: bool = True
+    """Whether this take is the shot's pick (what `renders/<shot>.mp4` shows); always true without takes."""
 
     @property
     def is_complete(self) -> bool:
