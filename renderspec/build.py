@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,17 +16,18 @@ import anyio
 
 from renderspec import reporting
 from renderspec.budget import Budget, estimate, refusal
+from renderspec.continuity import FRAMES, Continuity
 from renderspec.coordination import ClaimGate
 from renderspec.core.keys import is_task_id
 from renderspec.core.model import PlannedShot, State
-from renderspec.core.selection import select
+from renderspec.core.selection import select_shots
 from renderspec.core.shards import Shard, shard_share
 from renderspec.errors import SettingsError
 from renderspec.executor import BuildOptions, Executor
 from renderspec.journal import Journal
 from renderspec.media import verify_render
 from renderspec.outcomes import Events, Outcome, ShotResult
-from renderspec.outputs import ProjectOutputs, RendersIndex
+from renderspec.outputs import ProjectOutputs, RendersIndex, names_of
 from renderspec.project import ProjectPlan, plan_project
 from renderspec.providers.factory import open_provider
 from renderspec.recovery import resolve_journal
@@ -95,7 +96,7 @@ def _build(
                     out,
                 )
             return EXIT_INVALID
-        selected = select(plan.shots, [shot.id for shot in plan.shots], args.shots)
+        selected = with_upstream(select_shots(plan.shots, args.shots), plan.shots)
         others: list[PlannedShot] = []
         if args.shard is not None:  # everything else is another job's: not rendered, fetched or restored here
             selected, others = shard_share(selected, args.shard)
@@ -177,7 +178,7 @@ def _build(
                 file=err,
             )
         if project.whole_project and not args.shots:
-            current = {shot.id for shot in plan.shots}
+            current = {shot_id for shot in plan.shots for shot_id in names_of(shot)}
             for shot_id in [shot_id for shot_id in project.manifest.entries if shot_id not in current]:
                 project.manifest.drop(shot_id)
         results += _same_render(selected, results, project, outputs)
@@ -197,16 +198,20 @@ def _same_render(
     shots: list[PlannedShot], results: list[ShotResult], project: ProjectPlan, outputs: ProjectOutputs
 ) -> list[ShotResult]:
     """Shots asking for the very render (one key) another shot of this build made: paid once, materialised for each."""
-    made = {result.shot.key: result for result in results}
+    original = {shot.id: shot.key for shot in shots}
+    made: dict[str, ShotResult] = {}
+    for result in results:  # a waiting shot's result carries its final key; its duplicates name the provisional one
+        made[result.shot.key] = made[original.get(result.shot.id, result.shot.key)] = result
     done = {result.shot.id for result in results}
     extra: list[ShotResult] = []
     for shot in shots:
         first = made.get(shot.key)
         if not shot.state.renders or shot.id in done or first is None:
             continue
-        entry = project.store.get(shot.key) if first.outcome is Outcome.RENDERED else None
+        entry = project.store.get(first.shot.key) if first.outcome in (Outcome.RENDERED, Outcome.CACHED) else None
         if entry is not None:
-            extra.append(ShotResult(shot, Outcome.CACHED, output=outputs.commit(shot, entry, entry.task_id)))
+            same = replace(shot, key=first.shot.key, payload=first.shot.payload, request=first.shot.request)
+            extra.append(ShotResult(same, Outcome.CACHED, output=outputs.commit(same, entry, entry.task_id)))
         else:
             why = f"it asks for the same render as shot {first.shot.id}, which did not render"
             extra.append(ShotResult(shot, Outcome.SKIPPED, message=why))
@@ -319,13 +324,37 @@ async def _render(
             share=_sharer(remote),
             gate=_gate(settings, env, remote, project, events, provider.poll_interval),
             budget=budget,
+            upstream=Continuity(
+                project.plan,
+                project.store,
+                settings.cache_dir / FRAMES,
+                remote=remote,
+                probe=lambda shot, path: probe(shot, size_tolerance(settings), path),
+                locked=lambda shot_id: shot_id in project.manifest.entries,
+            ),
         )
         try:
             wanted = {shot.key for shot in shots}
-            orphans = {key: record for key, record in records.items() if key not in wanted}
+            waiting = {shot.id for shot in shots if shot.waiting_on}  # their keys are known only once upstream renders
+            orphans = {
+                key: record for key, record in records.items() if key not in wanted and record.shot not in waiting
+            }
             return await executor.run(shots, records, orphans)
         finally:
             events.close()
+
+
+def with_upstream(chosen: list[PlannedShot], shots: Sequence[PlannedShot]) -> list[PlannedShot]:
+    """The chosen shots and every shot whose render one of them waits on (make-style), in plan order."""
+    by_id = {shot.id: shot for shot in shots}
+    wanted = {shot.id for shot in chosen}
+    stack = [upstream for shot in chosen for upstream in shot.waiting_on]
+    while stack:
+        shot_id = stack.pop()
+        if shot_id not in wanted and shot_id in by_id:
+            wanted.add(shot_id)
+            stack.extend(by_id[shot_id].waiting_on)
+    return [shot for shot in shots if shot.id in wanted]
 
 
 def _sharer(remote: Remote | None) -> Callable[[Entry], Awaitable[object]] | None:
@@ -391,8 +420,6 @@ def _apply_decisions(journal: Journal, shots: list[PlannedShot], args: BuildArgu
 
 
 def _subplan(project: ProjectPlan, shots: list[PlannedShot]) -> Any:
-    from dataclasses import replace
-
     return replace(project.plan, shots=shots)
 
 

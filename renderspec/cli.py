@@ -332,9 +332,9 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
     if args.command == "plan" and args.shot and plan.is_valid:
         from dataclasses import replace
 
-        from renderspec.core.selection import select
+        from renderspec.core.selection import select_shots
 
-        plan = replace(plan, shots=select(plan.shots, [shot.id for shot in plan.shots], args.shot))
+        plan = replace(plan, shots=select_shots(plan.shots, args.shot))
 
     if args.command == "check":
         reporting.print_problems(plan.problems, out)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from renderspec.core.keys import map_media, substitute_files
-from renderspec.core.model import LocalFile, PlannedShot
+from renderspec.core.model import LocalFile, PlannedShot, RenderOf
 from renderspec.errors import (
     InvalidOutput,
     JobTimedOut,
@@ -34,7 +34,7 @@ from renderspec.errors import (
     Unavailable,
 )
 from renderspec.fsutil import file_sha256
-from renderspec.outcomes import Events, Fetched, Gate, Outcome, ShotResult
+from renderspec.outcomes import Events, Fetched, Gate, Outcome, ShotResult, Upstream
 from renderspec.providers.base import Provider, TaskState, TaskStatus
 from renderspec.recovery import ADOPT_HINT, LostCreate, resolve_lost
 
@@ -112,6 +112,7 @@ class Executor:
         share: Callable[[Entry], Awaitable[object]] | None = None,
         gate: Gate | None = None,
         budget: Spending | None = None,
+        upstream: Upstream | None = None,
     ) -> None:
         self.provider = provider
         self.store = store
@@ -135,6 +136,7 @@ class Executor:
         self._share = share  # pushes a committed render to the remote cache; never raises
         self._gate = gate  # claims shots on the remote before paying for them
         self._budget = budget  # asked under the submit lock before every create
+        self._upstream = upstream  # keys and feeds shots that use other shots' renders
 
     async def run(
         self,
@@ -142,11 +144,24 @@ class Executor:
         journal: Mapping[str, Record],
         orphans: Mapping[str, Record] | None = None,
     ) -> list[ShotResult]:
-        """Renders every shot (and collects `orphans`); returns one result per shot, in order."""
+        """Renders every shot (and collects `orphans`); returns one result per shot, in order.
+
+        A shot waiting on other shots' renders starts the moment the last of them is committed.
+        """
         results: dict[str, ShotResult] = {}
+        ended = {shot.key: anyio.Event() for shot in shots}
+        by_key: dict[str, ShotResult] = {}
 
         async def one(shot: PlannedShot) -> None:
-            results[shot.id] = await self._shot(shot, journal.get(shot.key))
+            try:
+                if shot.waiting_on:
+                    results[shot.id] = await self._after_upstream(shot, journal, ended, by_key)
+                else:
+                    results[shot.id] = await self._shot(shot, journal.get(shot.key))
+            finally:
+                if shot.id in results:
+                    by_key[shot.key] = results[shot.id]
+                ended[shot.key].set()
             self.events.done(results[shot.id])
 
         async with anyio.create_task_group() as group:
@@ -165,6 +180,42 @@ class Executor:
         await anyio.to_thread.run_sync(self.journal.forget, key)
 
     # -- one shot ----------------------------------------------------------------------------
+
+    async def _after_upstream(
+        self,
+        shot: PlannedShot,
+        journal: Mapping[str, Record],
+        ended: Mapping[str, anyio.Event],
+        by_key: Mapping[str, ShotResult],
+    ) -> ShotResult:
+        """Waits for the renders the shot uses, keys it by them, then renders (or takes) it."""
+        self.events.stage(shot.id, f"waiting on {', '.join(shot.waiting_on)}")
+        for ref in _upstream_refs(shot):
+            if ref.upstream_key is None or ref.upstream_key not in ended:
+                why = f"it uses the render of {ref.shot}, which this build does not make (build that shot too)"
+                return ShotResult(shot, Outcome.SKIPPED, message=why)
+            await ended[ref.upstream_key].wait()
+            before = by_key.get(ref.upstream_key)
+            if before is None or before.outcome not in (Outcome.RENDERED, Outcome.CACHED):
+                what = "failed" if before is not None and before.outcome is Outcome.FAILED else "was not rendered"
+                return ShotResult(shot, Outcome.SKIPPED, message=f"it uses the render of {ref.shot}, which {what}")
+        if self._upstream is None:
+            return ShotResult(shot, Outcome.SKIPPED, message="this build cannot use other shots' renders")
+        started = self.clock()
+        try:
+            resolved = await self._upstream.resolve(shot)
+        except (OSError, StorageError, ValueError) as error:
+            return ShotResult(
+                shot, Outcome.FAILED, code=type(error).__name__, message=f"cannot use its upstream render: {error}"
+            )
+        if isinstance(resolved, str):
+            return ShotResult(shot, Outcome.SKIPPED, message=resolved)
+        entry = await anyio.to_thread.run_sync(self.store.get, resolved.key)
+        if entry is None:
+            return await self._shot(resolved, journal.get(resolved.key) or self.journal.get(resolved.key))
+        async with self._commit_lock:  # the same render was made before (or fetched): nothing to pay
+            output = await anyio.to_thread.run_sync(self.outputs.commit, resolved, entry, entry.task_id)
+        return ShotResult(resolved, Outcome.CACHED, self.clock() - started, entry.task_id, output=output)
 
     async def _shot(self, shot: PlannedShot, record: Record | None) -> ShotResult:
         started = self.clock()
@@ -344,8 +395,20 @@ class Executor:
         for path, digest in shot.digests.items():
             async with self._transfers:
                 links[path] = await self.provider.upload(self.files_root / path, digest, shot.model)
+        renders: dict[RenderOf, str] = {}
+        for ref in _upstream_refs(shot):
+            if self._upstream is None or ref.sha256 is None:
+                raise Rejected(f"shot {shot.id} uses {ref.label}, which is not rendered yet")
+            file, digest = await self._upstream.file_of(ref)
+            async with self._transfers:
+                renders[ref] = await self.provider.upload(file, digest, shot.model)
 
-        return substitute_files(shot.request, lambda ref: links[ref.path] if isinstance(ref, LocalFile) else ref.url)
+        def link(ref: Any) -> str:
+            if isinstance(ref, LocalFile):
+                return links[ref.path]
+            return renders[ref] if isinstance(ref, RenderOf) else str(ref.url)
+
+        return substitute_files(shot.request, link)
 
     async def _submit(self, shot: PlannedShot, body: dict[str, Any]) -> tuple[str, float]:
         """Creates the shot's task, journaled before the create leaves; a lost answer is looked for, not resent."""
@@ -530,6 +593,11 @@ class Executor:
             "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
         }
         return await anyio.to_thread.run_sync(self.store.put, shot.key, staging, meta)
+
+
+def _upstream_refs(shot: PlannedShot) -> list[RenderOf]:
+    refs = [value for item in shot.request["input"]["media"] for value in item.values() if isinstance(value, RenderOf)]
+    return list(dict.fromkeys(refs))
 
 
 class _Skip(Exception):

@@ -8,6 +8,8 @@ only the first frame and the last group of pictures.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -293,3 +295,39 @@ def _check_tail_decodes(container: Any, video: Any, scan: _Scan) -> None:
         shown = "none" if last is None else f"{float(last * video.time_base):.2f} s"
         end = float(scan.last_video_pts * video.time_base)
         raise InvalidOutput(f"the result's last frames do not decode (the last at {shown}, of {end:.2f} s)")
+
+
+def extract_frame(path: str | os.PathLike[str], at: str | float) -> bytes:
+    """One frame of a video as PNG bytes at the video's exact pixel size: "first", "last", or the
+    frame showing at `at` seconds (the last one when `at` is past the end).
+
+    The same video and `at` give the same pixels: a later shot's first frame is keyed by the
+    upstream video's sha256 and `at`, never by these bytes.
+    """
+    import io
+
+    import av
+
+    with av.open(os.fspath(path)) as container:
+        stream = container.streams.video[0]
+        if at == "first":
+            target = 0.0
+        elif at == "last":
+            target = math.inf
+        else:
+            target = float(at)
+        start = (stream.start_time or 0) * float(stream.time_base or 0)
+        if target > 2.0 and stream.time_base:
+            seconds = target if math.isfinite(target) else _seconds(container, stream) or 0.0
+            with contextlib.suppress(av.FFmpegError):  # a stream that cannot seek is decoded from the start
+                container.seek(max(0, int((start + seconds - 2.0) / stream.time_base)), stream=stream, backward=True)
+        chosen: Any = None
+        for frame in container.decode(stream):
+            if chosen is not None and frame.time is not None and frame.time - start > target + 1e-6:
+                break
+            chosen = frame
+        if chosen is None:
+            raise ValueError(f"{os.fspath(path)} has no video frame")
+        buffer = io.BytesIO()
+        chosen.to_image().save(buffer, format="PNG", optimize=False)
+        return buffer.getvalue()

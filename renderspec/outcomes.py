@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from renderspec.core.model import PlannedShot
+from renderspec.core.model import PlannedShot, RenderOf
 
 if TYPE_CHECKING:
     from renderspec.store import Entry
@@ -79,3 +80,16 @@ class Gate(Protocol):
     def kept(self, shot: PlannedShot) -> AbstractAsyncContextManager[None]: ...
 
     async def done(self, shot: PlannedShot) -> None: ...
+
+
+class Upstream(Protocol):
+    """How a shot that uses other shots' renders is keyed once they exist, and fed their files (continuity.py)."""
+
+    async def resolve(self, shot: PlannedShot) -> PlannedShot | str:
+        """The shot keyed by its upstream renders (and fetched into the local cache when the remote holds
+        that key), or why it cannot be."""
+        ...
+
+    async def file_of(self, ref: RenderOf) -> tuple[Path, str]:
+        """A local file holding `ref` (the render, or the still of it) and its sha256, for the upload."""
+        ...

@@ -152,17 +152,27 @@ class ProjectOutputs:
         return f"{self.renders.rstrip('/')}/{shot_id}.mp4"
 
     def commit(self, shot: PlannedShot, entry: Entry, task_id: str | None) -> str:
-        """Materialises the render and records it; safe from several threads (fetches commit in parallel)."""
-        output = self.output_path(shot.id)
-        target = self.root / output
-        materialise(entry.video, target)
-        with self._lock:
-            return self._record(shot, entry, task_id, output, target)
+        """Materialises the render and records it; safe from several threads (fetches commit in parallel).
 
-    def _record(self, shot: PlannedShot, entry: Entry, task_id: str | None, output: str, target: Path) -> str:
+        The pick of a shot's takes is materialised twice: as `<shot>.take<N>.mp4` and as `<shot>.mp4`,
+        each with its lock entry, so the lock says which take the shot's own file is.
+        """
+        output = ""
+        for shot_id in names_of(shot):
+            rel = self.output_path(shot_id)
+            target = self.root / rel
+            materialise(entry.video, target)
+            with self._lock:
+                self._record(shot, shot_id, entry, task_id, rel, target)
+            output = output or rel
+        return output
+
+    def _record(
+        self, shot: PlannedShot, shot_id: str, entry: Entry, task_id: str | None, output: str, target: Path
+    ) -> None:
         self.index.note(output, entry.sha256, target)
         self.manifest.set(
-            shot.id,
+            shot_id,
             LockEntry(
                 spec=shot.spec,
                 key=shot.key,
@@ -178,7 +188,6 @@ class ProjectOutputs:
         )
         if time.monotonic() - self._saved_at >= self.save_every:
             self.save()
-        return output
 
     def save(self) -> None:
         self.manifest.save()
@@ -201,6 +210,11 @@ class ProjectOutputs:
     def sweep(self) -> int:
         """Temporary files of materialisations a kill interrupted (call under the workspace lock)."""
         return remove_debris(self.root / self.renders, f".*{TEMP_SUFFIX}")
+
+
+def names_of(shot: PlannedShot) -> tuple[str, ...]:
+    """The ids a render is committed under: its own, and its shot's when it is the pick of takes."""
+    return (shot.id, shot.take_of) if shot.take_of is not None and shot.picked else (shot.id,)
 
 
 def vouch(path: Path, rel: str, expected: Set[str], index: RendersIndex, objects: Set[tuple[int, int]]) -> str | None:

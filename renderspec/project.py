@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderspec.assets import AssetFacts
 from renderspec.core.decisions import Previous, decide
 from renderspec.core.expansion import expand
+from renderspec.core.keys import is_key
+from renderspec.core.model import FileFacts, RenderOf, State
 from renderspec.core.planning import Plan, plan
 from renderspec.core.problems import Problem, Severity
 from renderspec.errors import SettingsError
@@ -55,16 +57,27 @@ def plan_project(
     assets = AssetFacts(root, settings.cache_dir, allowed=settings.outside_folders)
     facts = assets.facts(expansion.local_files())
     assets.save()
-    elsewhere = ids_elsewhere(settings, paths, cwd, {draft.id for draft in expansion.drafts}) if arguments else None
-    result = plan(expansion, facts, provider_kind=settings.provider_kind, pricing=settings.pricing, elsewhere=elsewhere)
+    wanted = {draft.id for draft in expansion.drafts} | {
+        item.file.shot for draft in expansion.drafts for item in draft.media if isinstance(item.file, RenderOf)
+    }
+    elsewhere = ids_elsewhere(settings, paths, cwd, wanted) if arguments else None
     store = LocalStore(settings.cache_dir)
-    manifest = Manifest(root)
+    manifest = Manifest.load(root, memo_dir=settings.cache_dir) if with_states else Manifest(root)
+    result = plan(
+        expansion,
+        facts,
+        provider_kind=settings.provider_kind,
+        pricing=settings.pricing,
+        elsewhere=elsewhere,
+        renders=KnownRenders(manifest, store),
+    )
     previous: dict[str, Previous] = {}
     if with_states and result.is_valid:
-        manifest = Manifest.load(root, memo_dir=settings.cache_dir)
         cached: set[str] = set()
         damaged: set[str] = set()
         for shot in result.shots:
+            if shot.state is State.WAITING:
+                continue  # a provisional key: no cache holds it
             entry = manifest.entries.get(shot.id)
             size = entry.video_size if entry is not None and entry.key == shot.key else None
             if size is not None:
@@ -76,7 +89,9 @@ def plan_project(
                 (cached if store.get(shot.key) is not None else damaged).add(shot.key)
         remote_keys: set[str] = set()
         if remote is not None:
-            remote_keys = remote.contains({shot.key for shot in result.shots} - cached)
+            remote_keys = remote.contains(
+                {shot.key for shot in result.shots if shot.state is not State.WAITING} - cached
+            )
         for shot in result.shots:
             entry = manifest.entries.get(shot.id)
             if entry is None:
@@ -116,6 +131,42 @@ def plan_project(
         whole_project=not arguments,
         previous=previous,
     )
+
+
+class KnownRenders(Mapping[str, FileFacts]):
+    """Per key, the video of a render this project has: as the lock records it, else as the local cache does.
+
+    Read lazily: only the keys of shots whose renders other shots use are ever asked for.
+    """
+
+    def __init__(self, manifest: Manifest, store: LocalStore) -> None:
+        self.manifest = manifest
+        self.store = store
+        self._known: dict[str, FileFacts] | None = None
+
+    @property
+    def known(self) -> dict[str, FileFacts]:
+        if self._known is None:  # built on the first question: most projects never ask
+            self._known = {
+                entry.key: FileFacts(sha256=entry.video_sha256, size=entry.video_size)
+                for entry in self.manifest.entries.values()
+                if entry.video_size is not None
+            }
+        return self._known
+
+    def __getitem__(self, key: str) -> FileFacts:
+        if key not in self.known:
+            entry = self.store.get(key) if is_key(key) else None
+            if entry is None:
+                raise KeyError(key)
+            self.known[key] = FileFacts(sha256=entry.sha256, size=entry.size)
+        return self.known[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.known)
+
+    def __len__(self) -> int:
+        return len(self.known)
 
 
 def ids_elsewhere(settings: Settings, named: Sequence[Path], cwd: Path, wanted: Set[str]) -> dict[str, list[str]]:

@@ -84,9 +84,10 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "id": shot.id,
                 "spec": shot.spec,
                 "line": facts.line_of(shot.spec, ("shots", shot.index)),
-                "key": shot.key,
+                "key": None if shot.waiting_on else shot.key,  # provisional until its upstream renders
                 "state": shot.state,
                 "reasons": list(shot.reasons),
+                **_take_fields(shot),
                 "model": shot.model,
                 "duration": shot.duration,
                 "resolution": shot.resolution,
@@ -103,6 +104,37 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     return {"shots": shots, "summary": summary, "problems": [p.as_json() for p in plan.problems]}
 
 
+def _take_fields(shot: PlannedShot) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if shot.take is not None:
+        fields.update(shot=shot.take_of, take=shot.take, pick=shot.picked)
+    if shot.upstream:
+        fields.update(upstream=list(shot.upstream), waiting_on=list(shot.waiting_on))
+    return fields
+
+
+def rows(shots: Sequence[PlannedShot]) -> list[tuple[str | None, PlannedShot]]:
+    """Each shot with the label it is listed under; a shot's takes follow a header row (None) naming it."""
+    listed: list[tuple[str | None, PlannedShot]] = []
+    for shot in shots:
+        if shot.take is None:
+            listed.append((shot.id, shot))
+            continue
+        if not listed or listed[-1][1].take_of != shot.take_of:
+            listed.append((None, shot))
+        listed.append((f"  take {shot.take}" + (" (pick)" if shot.picked else ""), shot))
+    return listed
+
+
+def group_label(shot: PlannedShot, shots: Sequence[PlannedShot]) -> str:
+    count = sum(1 for other in shots if other.take_of == shot.take_of)
+    return f"{shot.take_of}: {count} takes"
+
+
+def shown_key(shot: PlannedShot) -> str:
+    return "(waiting)" if shot.waiting_on else shot.key[:12]
+
+
 def write_json(document: Any, out: TextIO) -> None:
     # Compact on purpose: json's C encoder only runs without indent (10k shots: 0.1 s, not 1.8 s).
     out.write(json.dumps(document, ensure_ascii=False))
@@ -110,10 +142,14 @@ def write_json(document: Any, out: TextIO) -> None:
 
 
 def plain_plan(plan: Plan, out: TextIO) -> None:
-    width = max((len(shot.id) for shot in plan.shots), default=4)
-    for shot in plan.shots:
+    listed = rows(plan.shots)
+    width = max((len(label) for label, _ in listed if label is not None), default=4)
+    for label, shot in listed:
+        if label is None:
+            print(f"{'':<7}  {group_label(shot, plan.shots)}", file=out)
+            continue
         print(
-            f"{shot.state:<7}  {shot.id:<{width}}  {shot.key[:12]}  {shot.duration:>2}s {shot.resolution:>5} "
+            f"{shot.state:<7}  {label:<{width}}  {shown_key(shot):<12}  {shot.duration:>2}s {shot.resolution:>5} "
             f"{shot.ratio or 'frame':<5}  {money(shot.cost, shot.currency):>9}  {'; '.join(shot.reasons)}",
             file=out,
         )
@@ -131,7 +167,11 @@ def summary_line(shots: Sequence[PlannedShot]) -> str:
     total = totals(shots)
     cost = estimated_cost(total)
     states = f"{total['new']} new, {total['stale']} stale, {total['cached']} cached"
-    for optional in (State.REMOTE, State.MISSING):  # shown only where a remote or a paid lock entry matters
+    for optional in (
+        State.REMOTE,
+        State.MISSING,
+        State.WAITING,
+    ):  # shown only where a remote or a paid lock entry matters
         if total[optional]:
             states += f", {total[optional]} {optional}"
     return (
@@ -142,6 +182,7 @@ def summary_line(shots: Sequence[PlannedShot]) -> str:
 
 def rich_plan(plan: Plan, out: TextIO) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=out)
@@ -163,12 +204,16 @@ def rich_plan(plan: Plan, out: TextIO) -> None:
         State.CACHED: "dim",
         State.REMOTE: "cyan",
         State.MISSING: "red",
+        State.WAITING: "magenta",
     }
-    for shot in plan.shots:
+    for label, shot in rows(plan.shots):
+        if label is None:
+            table.add_row("", f"[bold]{escape(group_label(shot, plan.shots))}[/]", "", "", "", "", "", "")
+            continue
         table.add_row(
             f"[{colours.get(shot.state, 'white')}]{shot.state}[/]",
-            shot.id,
-            shot.key[:12],
+            escape(label),
+            shown_key(shot),
             f"{shot.duration}s",
             shot.resolution,
             shot.ratio or "frame",

@@ -14,10 +14,10 @@ from typing import Any, TextIO
 
 from renderspec import reporting
 from renderspec.core.model import PlannedShot, State
-from renderspec.core.selection import select
+from renderspec.core.selection import select_shots
 from renderspec.errors import SettingsError
 from renderspec.media import verify_render
-from renderspec.outputs import ProjectOutputs, RendersIndex
+from renderspec.outputs import ProjectOutputs, RendersIndex, names_of
 from renderspec.project import ProjectPlan, plan_project
 from renderspec.remote import open_remote
 from renderspec.remote.tier import Remote
@@ -141,13 +141,7 @@ def restore_cached(
             if problem is not None:  # planned as damaged: moved out of the way, so the shot renders
                 _set_aside(store, shot, problem)
             continue
-        locked = project.manifest.entries.get(shot.id)
-        if (
-            locked is not None
-            and (locked.key, locked.spec) == (shot.key, shot.spec)
-            and locked.video_size is not None
-            and outputs.is_intact(shot.id, store.video_of(shot.key), locked.video_sha256)
-        ):
+        if all(_intact(project, outputs, shot, shot_id) for shot_id in names_of(shot)):
             continue
         entry = store.get(shot.key)
         if entry is None:
@@ -160,6 +154,17 @@ def restore_cached(
             continue
         damaged[shot.id] = shot.with_state(State.STALE, (f"the cached render was damaged: {problem}",))
     return restored, damaged
+
+
+def _intact(project: ProjectPlan, outputs: ProjectOutputs, shot: PlannedShot, shot_id: str) -> bool:
+    """Whether renders/<shot_id>.mp4 is this shot's cached render, as the lock records it (a stat)."""
+    locked = project.manifest.entries.get(shot_id)
+    return (
+        locked is not None
+        and (locked.key, locked.spec) == (shot.key, shot.spec)
+        and locked.video_size is not None
+        and outputs.is_intact(shot_id, project.store.video_of(shot.key), locked.video_sha256)
+    )
 
 
 def _set_aside(store: LocalStore, shot: PlannedShot, problem: str) -> None:
@@ -210,7 +215,7 @@ def pull(
             if not reporting.is_usable(plan, len(project.spec_files), err):
                 return EXIT_INVALID
             shown = len(remote.warnings)
-            selected = select(plan.shots, [shot.id for shot in plan.shots], shot_ids)
+            selected = select_shots(plan.shots, shot_ids)
             outputs = ProjectOutputs(
                 settings.root, settings.project.renders, project.manifest, RendersIndex(settings.cache_dir)
             )

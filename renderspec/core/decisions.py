@@ -39,7 +39,9 @@ def decide(
     decided = []
     for shot in shots:
         before = previous.get(shot.id)
-        if shot.id in forced:
+        if shot.state is State.WAITING:
+            decided.append(shot)  # its key is provisional: no cache can hold it until its upstream renders
+        elif shot.id in forced:
             decided.append(shot.with_state(State.STALE if before else State.NEW, ("forced",)))
         elif shot.key in cached_keys:
             decided.append(shot.with_state(State.CACHED, ()))
@@ -67,7 +69,23 @@ def decide(
                     State.STALE, tuple(changes(before.payload, shot.payload, shot.request)) or ("request changed",)
                 )
             )
-    return decided
+    return _waiting_reasons(decided)
+
+
+def _waiting_reasons(shots: list[PlannedShot]) -> list[PlannedShot]:
+    """A waiting shot says why each shot it waits on renders: an edit upstream re-renders the whole chain."""
+    by_id = {shot.id: shot for shot in shots}
+    result = []
+    for shot in shots:
+        if shot.state is State.WAITING:
+            parts = []
+            for upstream in shot.waiting_on:
+                source = by_id.get(upstream)
+                why = "; ".join(source.reasons) if source is not None and source.reasons else ""
+                parts.append(f"{upstream} ({why})" if why else upstream)
+            shot = shot.with_state(State.WAITING, (f"waiting on {', '.join(parts)}",))
+        result.append(shot)
+    return result
 
 
 def changes(old: Mapping[str, Any], new: Mapping[str, Any], request: Mapping[str, Any]) -> list[str]:

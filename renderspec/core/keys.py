@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from renderspec.core.model import FileFacts, LocalFile, RemoteFile
+from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, RenderOf
 
 KEY_VERSION = 1
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -65,21 +65,36 @@ def map_media(request: Mapping[str, Any], convert: Callable[[Any], Any]) -> dict
     return {**request, "input": {**body_input, "media": media}}
 
 
-def substitute_files(request: Mapping[str, Any], replace: Callable[[LocalFile | RemoteFile], Any]) -> dict[str, Any]:
+def substitute_files(request: Mapping[str, Any], replace: Callable[[FileRef], Any]) -> dict[str, Any]:
     """A copy of the request with every file reference replaced; the rest is shared."""
-    return map_media(request, lambda value: replace(value) if isinstance(value, LocalFile | RemoteFile) else value)
+    return map_media(
+        request, lambda value: replace(value) if isinstance(value, LocalFile | RemoteFile | RenderOf) else value
+    )
 
 
-def _key_form(ref: LocalFile | RemoteFile, facts: Mapping[str, FileFacts | None]) -> Any:
+def _key_form(ref: FileRef, facts: Mapping[str, FileFacts | None]) -> Any:
     if isinstance(ref, RemoteFile):
         return {"url": ref.url, "sha256": ref.sha256}
+    if isinstance(ref, RenderOf):
+        # A render's video is its bytes, like any file; a still is a function of those bytes and the time.
+        # Until the upstream is rendered, its key stands in (a provisional key no cache holds).
+        if ref.sha256 is None:
+            if ref.upstream_key is None:
+                raise KeyError(f"shot {ref.shot} is not planned")
+            return {"waits_on": ref.upstream_key, "frame": ref.frame}
+        return {"sha256": ref.sha256} if ref.frame is None else {"frame_of": ref.sha256, "at": ref.frame}
     fact = facts.get(ref.path)
     if fact is None:
         raise KeyError(f"no digest for {ref.path}")
     return {"sha256": fact.sha256}
 
 
-def _display_form(ref: LocalFile | RemoteFile, digests: Mapping[str, str]) -> Any:
+def _display_form(ref: FileRef, digests: Mapping[str, str]) -> Any:
     if isinstance(ref, RemoteFile):
         return ref.url
+    if isinstance(ref, RenderOf):
+        shown: dict[str, Any] = {"render_of": ref.shot, "sha256": ref.sha256}
+        if ref.frame is not None:
+            shown["frame"] = ref.frame
+        return shown
     return {"local": ref.path, "sha256": digests.get(ref.path)}

@@ -44,6 +44,22 @@ class RenderOf:
 
     shot: str
     frame: str | float | None = None
+    upstream_key: str | None = None
+    """Set by the planner: the upstream shot's key (its render may not exist yet)."""
+    sha256: str | None = None
+    """Set by the planner once the upstream's render is known: the sha256 of its video."""
+
+    @property
+    def fact_id(self) -> str:
+        """Where the planner keeps this file's facts, beside the project's paths (never a path itself)."""
+        return f"render:{self.shot}" if self.frame is None else f"render:{self.shot}@{self.frame}"
+
+    @property
+    def label(self) -> str:
+        if self.frame is None:
+            return f"the render of shot {self.shot}"
+        at = f"{self.frame} frame" if isinstance(self.frame, str) else f"frame at {self.frame:g} s"
+        return f"the {at} of shot {self.shot}"
 
 
 FileRef = LocalFile | RemoteFile | RenderOf
@@ -134,11 +150,12 @@ class State(enum.StrEnum):
     CACHED = "cached"  # the cache holds this shot's key
     REMOTE = "remote"  # the remote cache holds this shot's key: fetched, never paid for again
     MISSING = "missing"  # the lock says this very key was paid for, and neither cache holds it
+    WAITING = "waiting"  # uses another shot's render that does not exist yet: its key is known once it does
 
     @property
     def renders(self) -> bool:
         """Whether a build would ask the service for this shot (and pay for it)."""
-        return self in (State.NEW, State.STALE, State.MISSING)
+        return self in (State.NEW, State.STALE, State.MISSING, State.WAITING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +179,19 @@ class PlannedShot:
     currency: str
     state: State = State.NEW
     reasons: tuple[str, ...] = ("new shot",)
+    take: int | None = None
+    take_of: str | None = None
+    picked: bool = True
+    waiting_on: tuple[str, ...] = ()
+    """The shots whose renders this one uses and that are not rendered yet: until they are, `key`
+    is provisional (it hashes their keys, not their videos) and no cache can hold it."""
+    upstream: tuple[str, ...] = ()
+    """Every shot whose render this one uses (rendered or not)."""
+
+    @property
+    def group(self) -> str:
+        """The shot id as written: a take's shot, else the id itself."""
+        return self.take_of or self.id
 
     def with_state(self, state: State, reasons: tuple[str, ...]) -> PlannedShot:
         return replace(self, state=state, reasons=reasons)

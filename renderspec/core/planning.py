@@ -6,17 +6,18 @@ module only decides. Every problem of the whole project is reported, not just th
 
 from __future__ import annotations
 
-from collections import defaultdict
+import difflib
+from collections import ChainMap, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from renderspec.core.expansion import DEFAULT_MODEL, Expansion
 from renderspec.core.keys import key_of, key_payload
 from renderspec.core.locations import Path
-from renderspec.core.model import FileFacts, FileRef, LocalFile, MediaItem, PlannedShot, ShotDraft
+from renderspec.core.model import FileFacts, FileRef, LocalFile, MediaItem, PlannedShot, RenderOf, ShotDraft, State
 from renderspec.core.problems import Problem, Severity, sort_key
-from renderspec.core.rules import MediaType, ModelRules, output_size, rules_for
+from renderspec.core.rules import FileKind, MediaType, ModelRules, output_size, rules_for
 from renderspec.core.validation import Finding, check_file, check_shot, rule_for_role, unknown_model
 
 
@@ -37,6 +38,11 @@ class Plan:
     shots: list[PlannedShot]
     problems: list[Problem]
     expansion: Expansion
+    planner: _Planner | None = None
+
+    def resolve(self, shot_id: str, renders: Mapping[str, FileFacts]) -> PlannedShot | None:
+        """A waiting shot keyed again with the renders that exist now (see `_Planner.resolve`)."""
+        return self.planner.resolve(shot_id, renders) if self.planner is not None else None
 
     @property
     def errors(self) -> list[Problem]:
@@ -61,42 +67,204 @@ def plan(
     provider_kind: str,
     pricing: Pricing | None = None,
     elsewhere: Mapping[str, Sequence[str]] | None = None,
+    renders: Mapping[str, FileFacts] | None = None,
 ) -> Plan:
     """Validates every draft against its model's rules and files; keys and prices the valid ones.
 
     `elsewhere` holds the ids of the project's spec files that were not planned, with their places
-    (`FILE:LINE`): a planned shot may not reuse one of them either.
+    (`FILE:LINE`): a planned shot may not reuse one of them either. `renders` says, per key, what
+    is known of that render's video (at least its sha256): a shot using another shot's render is
+    keyed by it, and waits while it is not known.
     """
-    pricing = pricing or Pricing()
+    planner = _Planner(expansion, facts, provider_kind, pricing or Pricing(), renders or {})
     problems = list(expansion.problems)
     report = _Reporter(expansion, problems)
     elsewhere = elsewhere or {}
     duplicates = _duplicate_ids(expansion.drafts, elsewhere)
     report.duplicates(duplicates, elsewhere)
     bad_references = _check_references(expansion, facts, report)
+    order = _Order(expansion.drafts, elsewhere, report)
+    planned: dict[int, PlannedShot] = {}
     checked_frames: set[tuple[str, Path, str, str]] = set()
-    shots: list[PlannedShot] = []
-    for draft in expansion.drafts:
+    for position in order.positions:
+        draft = expansion.drafts[position]
+        if draft.id in duplicates or position in order.blocked:
+            continue
+        shot = planner.one(draft, report, bad_references, checked_frames)
+        if shot is not None:
+            planned[position] = shot
+    shots = [planned[position] for position in sorted(planned)]
+    problems = sorted(dict.fromkeys(problems), key=sort_key)
+    return Plan(shots=shots, problems=problems, expansion=expansion, planner=planner)
+
+
+class _Order:
+    """The drafts in an order where every shot comes after the shots whose renders it uses.
+
+    An unknown shot or a cycle is a located error; the shots caught in it (and those that use
+    them) are `blocked` and never planned.
+    """
+
+    def __init__(self, drafts: Sequence[ShotDraft], elsewhere: Mapping[str, Sequence[str]], report: _Reporter) -> None:
+        self.drafts = drafts
+        self.report = report
+        self.names = _shot_names(drafts)
+        self.positions: list[int] = []
+        self.blocked: set[int] = set()
+        self.elsewhere = elsewhere
+        state: dict[int, int] = {}  # 1: on the path, 2: placed
+        for position in range(len(drafts)):
+            self._visit(position, state)
+        # a shot is blocked when anything it uses is: each comes after its upstream, so one pass settles it
+        for position in self.positions:
+            if any(up < 0 or up in self.blocked for up in self._upstream(position, report=False)):
+                self.blocked.add(position)
+
+    def _visit(self, root: int, state: dict[int, int]) -> None:
+        """Places `root` after its upstream shots: a depth-first walk with its own stack (chains may be long)."""
+        if root in state:
+            return
+        path: list[int] = []
+        stack: list[tuple[int, Iterator[int]]] = []
+
+        def enter(position: int) -> None:
+            state[position] = 1
+            path.append(position)
+            stack.append((position, iter(self._upstream(position))))
+
+        enter(root)
+        while stack:
+            position, upstream = stack[-1]
+            following = next(upstream, None)
+            if following is None:
+                stack.pop()
+                path.pop()
+                state[position] = 2
+                self.positions.append(position)
+                continue
+            if following < 0:
+                self.blocked.add(position)
+            elif state.get(following) == 1:
+                self._cycle([*path[path.index(following) :], following])
+            elif following not in state:
+                enter(following)
+
+    def _upstream(self, position: int, *, report: bool = True) -> list[int]:
+        """The positions of the shots whose renders the draft uses; -1 for a name that is no shot."""
+        draft = self.drafts[position]
+        found = []
+        for item, ref in _render_refs(draft):
+            upstream = self.names.get(ref.shot)
+            if upstream is None and report:
+                self._unknown(draft, item, ref)
+            found.append(-1 if upstream is None else upstream)
+        return found
+
+    def _cycle(self, cycle: list[int]) -> None:
+        ids = [self.drafts[position].id for position in cycle]
+        chain = " → ".join(ids)
+        for position in dict.fromkeys(cycle[:-1]):
+            draft = self.drafts[position]
+            self.blocked.add(position)
+            for item, ref in _render_refs(draft):
+                if self.names.get(ref.shot) in cycle:
+                    what = "uses its own render" if len(cycle) == 2 else f"is part of a cycle ({chain})"
+                    self.report.at(
+                        draft.spec,
+                        item.origin,
+                        Finding(
+                            _origin_field(item),
+                            f"{what}: a shot can only use the renders of shots that do not use its own",
+                        ),
+                        shot=draft.id,
+                    )
+
+    def _unknown(self, draft: ShotDraft, item: MediaItem, ref: RenderOf) -> None:
+        if ref.shot in self.elsewhere:
+            message = (
+                f"uses the render of shot {ref.shot}, which is in a spec file not planned now; "
+                "plan the whole project to see this shot"
+            )
+            self.report.at(draft.spec, item.origin, Finding(_origin_field(item), message, Severity.WARNING))
+            return
+        close = difflib.get_close_matches(ref.shot, list(self.names), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        self.report.at(
+            draft.spec,
+            item.origin,
+            Finding(_origin_field(item), f"names shot {ref.shot}, which is not in the project{hint}"),
+            shot=draft.id,
+        )
+
+
+def _render_refs(draft: ShotDraft) -> list[tuple[MediaItem, RenderOf]]:
+    return [(item, item.file) for item in draft.media if isinstance(item.file, RenderOf)]
+
+
+def _origin_field(item: MediaItem) -> str:
+    if item.type is MediaType.FIRST_FRAME:
+        return "first_frame"
+    return f"refs.{item.reference}" if item.reference else "media"
+
+
+def _shot_names(drafts: Sequence[ShotDraft]) -> dict[str, int]:
+    """What `{ shot = NAME }` may name: every shot id, and a shot with takes by its own id (its pick)."""
+    names: dict[str, int] = {}
+    for position, draft in enumerate(drafts):
+        names.setdefault(draft.id, position)
+    for position, draft in enumerate(drafts):
+        if draft.take_of is not None and draft.picked:
+            names.setdefault(draft.take_of, position)
+    return names
+
+
+class _Planner:
+    """Plans one draft at a time; kept by the Plan so a build can key a waiting shot once its upstream exists."""
+
+    def __init__(
+        self,
+        expansion: Expansion,
+        facts: Mapping[str, FileFacts | None],
+        provider_kind: str,
+        pricing: Pricing,
+        renders: Mapping[str, FileFacts],
+    ) -> None:
+        self.expansion = expansion
+        self.facts = facts
+        self.provider_kind = provider_kind
+        self.pricing = pricing
+        self.renders: Mapping[str, FileFacts] = renders
+        self.names = _shot_names(expansion.drafts)
+        self.planned: dict[str, PlannedShot] = {}  # by shot id, as last planned
+
+    def one(
+        self,
+        draft: ShotDraft,
+        report: _Reporter,
+        bad_references: set[tuple[str, str]],
+        checked_frames: set[tuple[str, Path, str, str]],
+    ) -> PlannedShot | None:
         rules = rules_for(draft.model)
         if rules is None:
             if "model" not in draft.failed:
                 report.shot(draft, unknown_model(draft.model))
-            continue
-        ok = draft.is_complete and draft.id not in duplicates
+            return None
+        draft, facts, upstream, waiting, ok = self._resolved(draft, report)
+        ok = ok and draft.is_complete
         for finding in check_shot(draft, rules):
             report.shot(draft, finding)
             ok = ok and finding.severity is not Severity.ERROR
         for item in draft.media:
-            if item.reference is not None:
+            if item.reference is not None and not isinstance(item.file, RenderOf):
                 ok = ok and (draft.spec, item.reference) not in bad_references
                 for finding in _voice_length(draft, item, facts):
                     report.shot(draft, finding)
                 continue
-            frame_rule = rule_for_role(rules, item.type)
-            if frame_rule is None:
+            rule = rule_for_role(rules, item.type)
+            if rule is None:
                 continue
             seen = (draft.spec, item.origin, str(item.file), rules.model)
-            findings = list(check_file(item.file, frame_rule, facts))
+            findings = list(check_file(item.file, rule, facts))
             if any(finding.severity is Severity.ERROR for finding in findings):
                 ok = False
             if seen not in checked_frames:
@@ -104,12 +272,105 @@ def plan(
                 on_shot = item.origin[:1] == ("shots",)
                 for finding in findings:
                     report.at(
-                        draft.spec, item.origin, finding, shot=draft.id if on_shot else None, field_name="first_frame"
+                        draft.spec,
+                        item.origin,
+                        finding,
+                        shot=draft.id if on_shot or isinstance(item.file, RenderOf) else None,
+                        field_name=_origin_field(item),
                     )
-        if ok:
-            shots.append(_planned(draft, rules, facts, provider_kind, pricing))
-    problems = sorted(dict.fromkeys(problems), key=sort_key)
-    return Plan(shots=shots, problems=problems, expansion=expansion)
+        if not ok:
+            return None
+        shot = _planned(draft, rules, facts, self.provider_kind, self.pricing)
+        shot = replace(
+            shot,
+            take=draft.take,
+            take_of=draft.take_of,
+            picked=draft.picked,
+            upstream=tuple(upstream),
+            waiting_on=tuple(waiting),
+        )
+        if waiting:
+            shot = shot.with_state(State.WAITING, (f"waiting on {', '.join(waiting)}",))
+        self.planned[shot.id] = shot
+        return shot
+
+    def _resolved(
+        self, draft: ShotDraft, report: _Reporter
+    ) -> tuple[ShotDraft, Mapping[str, FileFacts | None], list[str], list[str], bool]:
+        """The draft with each upstream render named by its shot's key (and video, once rendered)."""
+        refs = _render_refs(draft)
+        if not refs:
+            return draft, self.facts, [], [], True
+        extra: dict[str, FileFacts | None] = {}
+        upstream: list[str] = []
+        waiting: list[str] = []
+        media: list[MediaItem] = []
+        ok = True
+        for item in draft.media:
+            ref = item.file
+            if not isinstance(ref, RenderOf):
+                media.append(item)
+                continue
+            position = self.names.get(ref.shot)
+            source = self.planned.get(self.expansion.drafts[position].id) if position is not None else None
+            if source is None:
+                ok = False  # not planned: its own problems say why
+                media.append(item)
+                continue
+            video = self.renders.get(source.key) if not source.waiting_on else None
+            resolved = replace(ref, shot=source.id, upstream_key=source.key, sha256=video.sha256 if video else None)
+            if isinstance(ref.frame, float | int) and ref.frame > source.duration:
+                report.at(
+                    draft.spec,
+                    item.origin,
+                    Finding(
+                        _origin_field(item),
+                        f"asks for the frame at {ref.frame:g} s of shot {source.id}, which is {source.duration} s long",
+                    ),
+                    shot=draft.id,
+                )
+                ok = False
+            extra[resolved.fact_id] = _render_facts(resolved, source, video)
+            upstream.append(source.id)
+            if video is None:
+                waiting.append(source.id)
+            media.append(replace(item, file=resolved))
+        return (
+            replace(draft, media=media),
+            ChainMap(extra, self.facts),  # type: ignore[arg-type]
+            list(dict.fromkeys(upstream)),
+            list(dict.fromkeys(waiting)),
+            ok,
+        )
+
+    def resolve(self, shot_id: str, renders: Mapping[str, FileFacts]) -> PlannedShot | None:
+        """The shot planned again now that more renders are known (None when it cannot be planned).
+
+        Its upstream shots were planned again before it (a build resolves a chain in order), so a
+        chain's later links see the real keys of the earlier ones.
+        """
+        draft = next((d for d in self.expansion.drafts if d.id == shot_id), None)
+        if draft is None:
+            return None
+        self.renders = ChainMap(dict(renders), self.renders)  # type: ignore[arg-type]
+        problems: list[Problem] = []
+        return self.one(draft, _Reporter(self.expansion, problems), set(), set())
+
+
+def _render_facts(ref: RenderOf, source: PlannedShot, video: FileFacts | None) -> FileFacts:
+    """What validation needs to know of another shot's render (or one frame of it) before it exists."""
+    width, height = source.expected_size or (None, None)
+    if ref.frame is None:
+        return FileFacts(
+            sha256=video.sha256 if video else "",
+            size=video.size if video else 0,
+            kind=FileKind.VIDEO,
+            format="mp4",
+            width=width,
+            height=height,
+            seconds=float(source.duration),
+        )
+    return FileFacts(sha256="", size=0, kind=FileKind.IMAGE, format="png", width=width, height=height)
 
 
 def request_body(draft: ShotDraft, rules: ModelRules) -> dict[str, Any]:
@@ -180,17 +441,21 @@ def _expected_size(draft: ShotDraft, facts: Mapping[str, FileFacts | None]) -> t
     frame = draft.first_frame
     if frame is None:
         return output_size(resolution, ratio)
-    fact = facts.get(frame.file.path) if isinstance(frame.file, LocalFile) else None
+    fact = _fact(frame.file, facts)
     if fact is None or not fact.width or not fact.height:
         return None
     return output_size(resolution, ratio, (fact.width, fact.height))
 
 
 def _seconds(ref: FileRef, facts: Mapping[str, FileFacts | None]) -> float | None:
-    if not isinstance(ref, LocalFile):
-        return None
-    fact = facts.get(ref.path)
+    fact = _fact(ref, facts)
     return fact.seconds if fact else None
+
+
+def _fact(ref: FileRef, facts: Mapping[str, FileFacts | None]) -> FileFacts | None:
+    if isinstance(ref, LocalFile):
+        return facts.get(ref.path)
+    return facts.get(ref.fact_id) if isinstance(ref, RenderOf) else None
 
 
 def _duplicate_ids(drafts: list[ShotDraft], elsewhere: Mapping[str, Sequence[str]]) -> dict[str, list[ShotDraft]]:
@@ -222,8 +487,8 @@ def _check_references(
             ]
             for key, file, role in roles:
                 rule = rule_for_role(rules, role)
-                if file is None or rule is None:
-                    continue
+                if file is None or rule is None or isinstance(file, RenderOf):
+                    continue  # a render is checked with each shot that uses it
                 for finding in check_file(file, rule, facts):
                     if finding.severity is Severity.ERROR:
                         bad.add((spec, reference.name))

@@ -3,7 +3,7 @@
 A shot belongs to shard `int(key, 16) % N + 1`. The key is a sha256, so the shares are even, and
 it depends on nothing but the shot's own request, so adding, editing or removing another shot
 never moves this one to another shard; shots that ask for one render (one key) always land
-together and are paid for once. Rendezvous hashing would only help when N itself changes, and
+together and are paid for once. A chain of shots (continuity) goes with its first shot. Rendezvous hashing would only help when N itself changes, and
 then nothing is lost either: what one layout rendered is in the remote cache for the next.
 """
 
@@ -51,9 +51,23 @@ def parse_shard(text: str) -> Shard:
 
 
 def shard_share(shots: Iterable[_Shot], shard: Shard) -> tuple[list[_Shot], list[_Shot]]:
-    """(this shard's shots, the other shards' shots), each in the order given."""
+    """(this shard's shots, the other shards' shots), each in the order given.
+
+    A shot that uses other shots' renders goes where the first shot of its chain goes: a job can
+    only key a dependent once its upstream is rendered, so a chain renders in one job.
+    """
+    listed = list(shots)
+    by_id = {shot.id: shot for shot in listed}
     mine: list[_Shot] = []
     others: list[_Shot] = []
-    for shot in shots:
-        (mine if shard.owns(shot.key) else others).append(shot)
+    for shot in listed:
+        (mine if shard.owns(_chain_root(shot, by_id).key) else others).append(shot)
     return mine, others
+
+
+def _chain_root(shot: _Shot, by_id: dict[str, _Shot]) -> _Shot:
+    seen = {shot.id}
+    while shot.upstream and shot.upstream[0] in by_id and shot.upstream[0] not in seen:
+        shot = by_id[shot.upstream[0]]
+        seen.add(shot.id)
+    return shot

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, ShotDraft
+from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, RenderOf, ShotDraft
 from renderspec.core.problems import Severity, shown, shown_path
 from renderspec.core.rules import MODELS, FileKind, FileRule, MediaType, ModelRules
 
@@ -160,14 +160,18 @@ def check_file(file: FileRef, rule: FileRule, facts: Mapping[str, FileFacts | No
                 'add sha256 = "<hex digest>" to pin it',
             )
         return
-    assert isinstance(file, LocalFile)
-    path = shown_path(file.path)
-    fact = facts.get(file.path)
+    if isinstance(file, RenderOf):
+        path, fact = file.label, facts.get(file.fact_id)
+        if fact is None:
+            return  # the upstream shot is not planned: reported there
+    else:
+        assert isinstance(file, LocalFile)
+        path, fact = shown_path(file.path), facts.get(file.path)
     if fact is None:
         yield _error("", f"file not found: {path} (paths are relative to the spec file's folder)")
         return
     if fact.refusal is not None:
-        yield _error("", f"{file.path}: {fact.refusal}")
+        yield _error("", f"{path}: {fact.refusal}")
         return
     if fact.error is not None or fact.kind is None:
         reason = f": {fact.error}" if fact.error else ""
