@@ -76,7 +76,7 @@ def plan(
     is known of that render's video (at least its sha256): a shot using another shot's render is
     keyed by it, and waits while it is not known.
     """
-    planner = _Planner(expansion, facts, provider_kind, pricing or Pricing(), renders or {})
+    planner = _Planner(expansion, facts, provider_kind, pricing or Pricing(), {} if renders is None else renders)
     problems = list(expansion.problems)
     report = _Reporter(expansion, problems)
     elsewhere = elsewhere or {}
