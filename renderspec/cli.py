@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print this one document on stdout and write nothing",
     )
 
+    init = commands.add_parser("init", help="start a storyboard: settings, a cast, one shot, reference images")
+    init.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="where (default: the current folder)")
+
     # `renderspec lock merge %O %A %B`: git's merge driver for renderspec.lock (see renderspec/lockmerge.py).
     lock = commands.add_parser("lock", help="work on renderspec.lock").add_subparsers(
         dest="lock_command", metavar="merge", required=True, parser_class=_Parser
@@ -296,6 +299,11 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         return merge_lock_files(cwd / args.base, cwd / args.ours, cwd / args.theirs, err)
     if args.command == "schema":
         return _schema(args, env, cwd, out, err)
+    if args.command == "init":
+        from renderspec.scaffold import init_project
+
+        init_project(cwd / args.folder if args.folder else cwd, cwd, out)
+        return EXIT_OK
     from renderspec import reporting
     from renderspec.core.model import State
     from renderspec.project import plan_project

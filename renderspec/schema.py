@@ -246,9 +246,15 @@ def write_schemas(files: SchemaFiles, root: Path, out: TextIO) -> None:
     if existing is None:
         write_atomic(taplo, files.taplo.encode("utf-8"))
         print(f"wrote {TAPLO_FILE}", file=out)
-    elif not all(_relative(path, root).removeprefix("./") in existing for path in (files.spec, files.settings)):
-        print(f"{TAPLO_FILE} exists and was left as it is; for editor support add:\n", file=out)
-        out.write(files.taplo)
+    else:
+        out.write(taplo_advice(existing, files, root))
+
+
+def taplo_advice(existing: str, files: SchemaFiles, root: Path) -> str:
+    """What to add to the user's own `.taplo.toml`: nothing when it names both schemas already."""
+    if all(_relative(path, root).removeprefix("./") in existing for path in (files.spec, files.settings)):
+        return ""
+    return f"{TAPLO_FILE} exists and was left as it is; for editor support add:\n\n{files.taplo}"
 
 
 def print_document(which: str, files: SchemaFiles, out: TextIO) -> None:
