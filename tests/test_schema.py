@@ -246,3 +246,9 @@ def test_schema_follows_the_configured_spec_folders_and_survives_broken_settings
     run = run_cli("schema", cwd=example_project)
     assert run.code == 0 and (example_project / ".renderspec" / "renderspec-settings.schema.json").is_file()
     assert "renderspec: note: the .taplo.toml rules assume specs/" in run.err
+
+
+def test_the_readme_shows_the_taplo_config_schema_writes(example_project: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = [block for block in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[rule.schema]" in block]
+    assert shown == [run_cli("schema", "--print", "taplo", cwd=example_project).out]
