@@ -118,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--all", action="store_true", help="remove every materialised render (the cache keeps them)")
     clean.add_argument("--dry-run", action="store_true", help="list what would be removed")
 
+    schema = commands.add_parser(
+        "schema", help="write the JSON Schemas of spec files and renderspec.toml, and a .taplo.toml, for editors"
+    )
+    schema.add_argument(
+        "--out", type=Path, metavar="DIR", help="the folder for the schema files (default: the project's .renderspec/)"
+    )
+    schema.add_argument(
+        "--print",
+        choices=("spec", "settings", "taplo"),
+        dest="print_document",
+        help="print this one document on stdout and write nothing",
+    )
+
+    init = commands.add_parser("init", help="start a storyboard: settings, a cast, one shot, reference images")
+    init.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="where (default: the current folder)")
+
     # `renderspec lock merge %O %A %B`: git's merge driver for renderspec.lock (see renderspec/lockmerge.py).
     lock = commands.add_parser("lock", help="work on renderspec.lock").add_subparsers(
         dest="lock_command", metavar="merge", required=True, parser_class=_Parser
@@ -281,6 +297,13 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         from renderspec.lockmerge import merge_lock_files
 
         return merge_lock_files(cwd / args.base, cwd / args.ours, cwd / args.theirs, err)
+    if args.command == "schema":
+        return _schema(args, env, cwd, out, err)
+    if args.command == "init":
+        from renderspec.scaffold import init_project
+
+        init_project(cwd / args.folder if args.folder else cwd, cwd, out)
+        return EXIT_OK
     from renderspec import reporting
     from renderspec.core.model import State
     from renderspec.project import plan_project
@@ -391,6 +414,24 @@ def _build(args: argparse.Namespace, settings: Any, env: Mapping[str, str], cwd:
         budget=args.budget,
     )
     return run_build(settings, env, arguments, cwd, out, err)
+
+
+def _schema(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextIO, err: TextIO) -> int:
+    from renderspec import schema
+    from renderspec.settings import find_root, load_settings
+
+    root = find_root(cwd)
+    try:
+        specs = load_settings(root, env).project.specs
+    except RenderspecError as error:  # a broken renderspec.toml is just what the settings schema helps to fix
+        specs = ["specs"]
+        print(f"renderspec: note: the .taplo.toml rules assume specs/ ({error})", file=err)
+    files = schema.SchemaFiles.at(cwd / args.out if args.out else root / schema.SCHEMA_FOLDER, root, specs)
+    if args.print_document:
+        schema.print_document(args.print_document, files, out)
+    else:
+        schema.write_schemas(files, root, out)
+    return EXIT_OK
 
 
 def _emulator(args: argparse.Namespace, out: TextIO) -> int:
