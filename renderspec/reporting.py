@@ -175,7 +175,7 @@ def summary_line(shots: Sequence[PlannedShot]) -> str:
         if total[optional]:
             states += f", {total[optional]} {optional}"
     return (
-        f"{total['shots']} shots: {states}; "
+        f"{total['shots']} shot{'s' if total['shots'] != 1 else ''}: {states}; "
         f"to render: {total['to_render']} shot{'s' if total['to_render'] != 1 else ''}, {total['seconds']} s of video, est. {cost}"
     )
 
