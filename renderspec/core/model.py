@@ -93,6 +93,8 @@ class ShotDraft:
     cited: frozenset[str] = frozenset()
     ratio_on_shot: bool = False
     failed: frozenset[str] = frozenset()
+    # explain: the spec file and fragment files the shot's templates read, with the sha256 of each text
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_complete(self) -> bool:
@@ -144,6 +146,8 @@ class PlannedShot:
     currency: str
     state: State = State.NEW
     reasons: tuple[str, ...] = ("new shot",)
+    # explain: the spec file and fragments its templates read, by path, with the sha256 of each text
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def with_state(self, state: State, reasons: tuple[str, ...]) -> PlannedShot:
         return replace(self, state=state, reasons=reasons)
