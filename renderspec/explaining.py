@@ -211,7 +211,7 @@ def _explain_one(
             explanation.changes = [
                 Located(change, "the old value from the lock") for change in _lock_changes(entry, shot)
             ]
-            explanation.sources = _sources(shot, None, [], located=False)
+            explanation.sources = _sources(shot, None, [])
         else:
             explanation.previous = before.origin
             _compare(explanation, shot, before, draft, plan, reader)
@@ -244,14 +244,19 @@ def _compare(
         for text, origins in origins_of(added_lines(diff), removed_lines(diff), candidates, values):
             attributed += [(origin, f"+{text}") for origin in origins]
     where = _parameter_places(draft, plan)
-    explanation.changes = [Located(change, where.get(change.name)) for change in request_changes(payload, shot.payload)]
+    explanation.changes = [
+        Located(change, _place(where[change.name]) if change.name in where else None)
+        for change in request_changes(payload, shot.payload)
+    ]
     places = _file_places(draft, plan)
     explanation.files = [
         Located(change, places.get(change.path or "")) for change in file_changes(payload, shot.payload, shot.request)
     ]
-    located = any(item.where for item in explanation.changes)
+    for item in explanation.changes:  # a parameter set in a spec line came from that line
+        if isinstance(item.change, Change) and item.change.name in where:
+            attributed.append((where[item.change.name], str(item.change)))
     files = [item.change for item in explanation.files if isinstance(item.change, FileChange)]
-    explanation.sources = _sources(shot, before.sources, attributed, files, located=located)
+    explanation.sources = _sources(shot, before.sources, attributed, files)
 
 
 def _sources(
@@ -259,8 +264,6 @@ def _sources(
     recorded: Mapping[str, str] | None,
     attributed: Sequence[tuple[Origin, str]],
     files: Sequence[FileChange] = (),
-    *,
-    located: bool,
 ) -> list[SourceReport]:
     """Each spec file, fragment and reference file the change came from, and whether to name it.
 
@@ -284,7 +287,7 @@ def _sources(
     if spec is not None:
         others = any(report.is_worth_saying for report in reports.values())
         changed = spec.status not in (None, SOURCE_UNCHANGED)
-        spec.is_worth_saying = bool(spec.lines) or located or (changed and not others)
+        spec.is_worth_saying = bool(spec.lines) or (changed and not others)
     return list(reports.values())
 
 
@@ -301,16 +304,21 @@ def _lock_changes(entry: LockEntry | None, shot: PlannedShot) -> list[Change]:
     return [Change(name, old, new) for name, old, new in pairs if old != new]
 
 
-def _parameter_places(draft: ShotDraft | None, plan: Plan) -> dict[str, str]:
-    """Per request parameter (and `model`), the spec line that sets it now."""
+def _parameter_places(draft: ShotDraft | None, plan: Plan) -> dict[str, Origin]:
+    """Per request parameter (and `model`), the spec line that sets it now (in the shot or in [defaults])."""
     if draft is None:
         return {}
     places = {}
     for name, path in draft.origins.items():
         line = plan.expansion.line_of(draft.spec, path)
-        table = "[defaults]" if path[:1] == ("defaults",) else None
-        places[name] = f"{draft.spec}:{line}" + (f" {table}" if table else "") if line else draft.spec
+        if line is not None:
+            places[name] = Origin(draft.spec, line, f"defaults.{name}" if path[:1] == ("defaults",) else name)
     return places
+
+
+def _place(origin: Origin) -> str:
+    table = " [defaults]" if origin.field and origin.field.startswith("defaults.") else ""
+    return f"{origin.path}:{origin.line}{table}"
 
 
 def _file_places(draft: ShotDraft | None, plan: Plan) -> dict[str, str]:
