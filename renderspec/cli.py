@@ -54,7 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--shot", action="append", default=[], metavar="ID", help="show only this shot (an id or a glob; repeatable)"
     )
+    plan.add_argument(
+        "--why", action="store_true", help="explain each shot that would render: what differs from its last render"
+    )
     _remote_flags(plan)
+
+    explain = commands.add_parser(
+        "explain", help="show what differs from the render the lock remembers, and which file it came from"
+    )
+    explain.add_argument(
+        "shots", nargs="*", metavar="SHOT", help="shot ids or globs (default: every shot that would render)"
+    )
+    explain.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    explain.add_argument(
+        "--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute"
+    )
+    _remote_flags(explain, read_only=False)
 
     build = commands.add_parser("build", help="render what is not cached; update the cache, renders/ and the lock")
     build.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
@@ -339,18 +354,27 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
             return housekeeping.clean(settings, cwd, out, dry_run=args.dry_run, everything=args.all)
         return housekeeping.verify(settings, cwd, out)
     remote = None
-    if args.command == "plan":
+    if args.command in ("plan", "explain"):
         from renderspec.remote import open_remote
 
-        if args.json and args.markdown:
+        if args.command == "plan" and args.json and args.markdown:
             raise _UsageError("renderspec plan: --json and --markdown print different documents; pick one")
+        if args.command == "plan" and args.why and args.markdown:
+            raise _UsageError(
+                "renderspec plan: --markdown already shows each changed prompt; --why is for text and --json"
+            )
 
         remote = open_remote(settings.project.remote, env, root)
     try:
-        result = plan_project(settings, args.paths, cwd, with_states=args.command == "plan", remote=remote)
+        paths = getattr(args, "paths", [])
+        result = plan_project(settings, paths, cwd, with_states=args.command != "check", remote=remote)
     finally:
         if remote is not None:
             remote.close()
+    if args.command == "explain":
+        from renderspec import explaining
+
+        return explaining.run(result, args.shots, root, out, err, as_json=args.json, remote=remote is not None)
     plan = result.plan
     if args.command == "plan" and args.shot and plan.is_valid:
         from dataclasses import replace
@@ -366,8 +390,17 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
 
     # plan
     reporting.print_problems(plan.problems, err)
+    explanations = None
+    if args.why and plan.is_valid:
+        from renderspec import explaining
+
+        rendering = [shot for shot in plan.shots if shot.state.renders]
+        explanations = explaining.explain(result, rendering, root, remote_configured=remote is not None)
     if args.json:
-        reporting.write_json(reporting.plan_document(plan), out)
+        document = reporting.plan_document(plan)
+        if explanations is not None:
+            explaining.attach(document, explanations)
+        reporting.write_json(document, out)
     elif args.markdown:
         from renderspec import markdown
 
@@ -381,6 +414,9 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
             reporting.rich_plan(plan, out)
         else:
             reporting.plain_plan(plan, out)
+        if explanations:
+            print(file=out)
+            explaining.write_text(explanations, out)
     if not plan.is_valid:
         print(reporting.problem_summary(plan, len(result.spec_files)), file=err)
         return EXIT_USAGE

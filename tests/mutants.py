@@ -396,6 +396,20 @@ MUTANTS = (
         "    return flat\n",
         ("tests/test_markdown.py",),
     ),
+    Mutant(
+        "explain: renders do not note the fragments they include",
+        "renderspec/core/templating.py",
+        "            self.read.add(template.filename)\n",
+        "            pass\n",
+        ("tests/test_explain.py", "tests/core/test_explanation.py"),
+    ),
+    Mutant(
+        "explain: the previous request is not looked for on the remote",
+        "renderspec/project.py",
+        "            records = remote.records(asked.values()) if asked else {}\n",
+        "            records = {}\n",
+        ("tests/test_explain.py",),
+    ),
 )
 
 

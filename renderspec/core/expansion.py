@@ -496,6 +496,7 @@ class _FileExpander:
             cited=used,
             ratio_on_shot=spec.ratio is not None,
             failed=frozenset(failed),
+            sources=self.templates.sources_read(self.source),  # explain: what this shot was made from
         )
 
     def citations(self, media_names: Sequence[str]) -> tuple[dict[str, Any], set[str]]:

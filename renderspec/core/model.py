@@ -127,6 +127,8 @@ class ShotDraft:
     take_of: str | None = None
     picked: bool = True
     """Whether this take is the shot's pick (what `renders/<shot>.mp4` shows); always true without takes."""
+    # explain: the spec file and fragment files the shot's templates read, with the sha256 of each text
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_complete(self) -> bool:
@@ -187,6 +189,8 @@ class PlannedShot:
     is provisional (it hashes their keys, not their videos) and no cache can hold it."""
     upstream: tuple[str, ...] = ()
     """Every shot whose render this one uses (rendered or not)."""
+    # explain: the spec file and fragments its templates read, by path, with the sha256 of each text
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def group(self) -> str:

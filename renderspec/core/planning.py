@@ -432,6 +432,7 @@ def _planned(
         input_video_seconds=video_seconds,
         cost=cost,
         currency=pricing.currency,
+        sources=draft.sources,
     )
 
 
