@@ -1,7 +1,10 @@
 """Spec text to shot drafts: parse TOML, check its shape, expand matrices, render templates.
 
 Every problem found is collected with its file, line, shot and field; a broken part of a file
-never hides the problems of the other parts.
+never hides the problems of the other parts. A spec file may import the references, variables
+and defaults of other spec files (`uses = ["cast.toml"]`): those are read through a `SpecSource`
+the caller hands in, each file parsed once however many files use it, and every name keeps the
+file and line it was defined at, so a problem with it is reported there, once.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 import posixpath
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,10 +23,18 @@ from pydantic import BaseModel, ValidationError
 
 from renderspec.core.limits import DEFAULT_LIMITS, Limits, Meter
 from renderspec.core.locations import Locator, Path
-from renderspec.core.model import FileRef, LocalFile, MediaItem, Reference, RemoteFile, ShotDraft, SourceFile
+from renderspec.core.model import (
+    FileRef,
+    LocalFile,
+    MediaItem,
+    Reference,
+    RemoteFile,
+    ShotDraft,
+    SourceFile,
+)
 from renderspec.core.problems import Problem, Severity, shown
 from renderspec.core.rules import MediaType
-from renderspec.core.spec import PARAMETER_FIELDS, SHOT_FIELDS, Parameters, RefSpec, ShotSpec
+from renderspec.core.spec import PARAMETER_FIELDS, SHOT_FIELDS, TOP_LEVEL_FIELDS, Parameters, RefSpec, ShotSpec
 from renderspec.core.templating import (
     Citation,
     FragmentSource,
@@ -42,15 +53,26 @@ DEFAULT_PARAMETERS: Mapping[str, Any] = {
     "prompt_extend": False,
     "watermark": False,
 }
+MAX_USES_DEPTH = 16
+"""Files one chain of `uses` may pass through (a uses b uses c...): deeper is surely a mistake."""
 _INT_PARAMETERS = ("duration", "seed")
 _BOOL_PARAMETERS = ("prompt_extend", "watermark")
 _STR_PARAMETERS = ("resolution", "ratio")
-_TOP_LEVEL = ("defaults", "vars", "refs", "shots")
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _M = TypeVar("_M", bound=BaseModel)
 _TOML_LINE = re.compile(r"\((?:at line (\d+), column (\d+)|at end of document)\)")
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_NAMESPACES = {"refs": "reference", "vars": "variable", "defaults": "default"}
+_USES_PLACE = "to use other spec files, write uses = [...] at the top of the file, before any [table]"
+
+SpecSource = Callable[[str], str | None]
+"""Returns the text of a project-relative spec file named in `uses`, or None when there is no such
+file; raises SpecRefused when the file may not be used (outside the project, not UTF-8)."""
+
+
+class SpecRefused(Exception):
+    """A spec file named in `uses` exists but may not be used; the message says why."""
 
 
 def _toml_hint(reason: str, line: str, column: int | None) -> str | None:
@@ -74,7 +96,8 @@ class Expansion:
     """The drafts of every valid shot, the problems found, and where to look up lines.
 
     `stopped` is set when a limit of the whole expansion was reached (the problems say where):
-    the shots after that point were not expanded.
+    the shots after that point were not expanded. `references` holds every reference once, with
+    the file that defines it: a file read only through `uses` included.
     """
 
     drafts: list[ShotDraft] = field(default_factory=list)
@@ -86,6 +109,11 @@ class Expansion:
     def line_of(self, spec: str, path: Sequence[str | int]) -> int | None:
         locator = self.locators.get(spec)
         return locator.line_of(path) if locator else None
+
+    def place(self, spec: str, path: Sequence[str | int]) -> str:
+        """`FILE:LINE` of a path, for messages that point at a second place."""
+        line = self.line_of(spec, path)
+        return f"{spec}:{line}" if line else spec
 
     def local_files(self) -> list[str]:
         """Every project-relative path that planning needs facts about, each once."""
@@ -103,38 +131,157 @@ class Expansion:
 
 
 def expand(
-    sources: Iterable[SourceFile], fragments: FragmentSource, limits: Limits = DEFAULT_LIMITS, *, ids_only: bool = False
+    sources: Iterable[SourceFile],
+    fragments: FragmentSource,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    ids_only: bool = False,
+    specs: SpecSource | None = None,
 ) -> Expansion:
-    """Parses and expands every spec file within `limits`; pure apart from the fragment reads handed in.
+    """Parses and expands every spec file within `limits`; pure apart from the reads handed in.
+
+    `specs` reads the spec files that `uses` names and that are not among `sources` (without it,
+    only `sources` can be used). A file among `sources` that only defines names (no shots) is
+    a shared file like any other: its references are checked once, where they are written.
 
     With `ids_only`, only each shot's id is rendered (its drafts hold nothing else): what checking one
     file against the ids of the others needs, at a fraction of the cost.
     """
+    sources = list(sources)
     expansion = Expansion()
-    meter = Meter(limits)
+    library = _Library(sources, fragments, specs, expansion, Meter(limits), ids_only=ids_only)
     for source in sources:
         if expansion.stopped:
             break
-        _FileExpander(source, fragments, expansion, meter, ids_only=ids_only).run()
+        library.expand_shots(source.path)
     return expansion
 
 
-class _FileExpander:
+@dataclass(frozen=True, slots=True)
+class _Defined:
+    """One name a spec file defines (a reference, a variable or a default): its value and place."""
+
+    value: Any
+    spec: str
+    path: Path
+
+
+@dataclass(slots=True)
+class _Scope:
+    """The names a spec file sees, each with where it was defined; `clashes` lists names that two
+    different files define (found while merging what `uses` imports)."""
+
+    refs: dict[str, _Defined] = field(default_factory=dict)
+    vars: dict[str, _Defined] = field(default_factory=dict)
+    defaults: dict[str, _Defined] = field(default_factory=dict)
+    clashes: dict[tuple[str, str], list[_Defined]] = field(default_factory=dict)
+
+    def table(self, namespace: str) -> dict[str, _Defined]:
+        table: dict[str, _Defined] = getattr(self, namespace)
+        return table
+
+    def merge(self, other: _Scope) -> None:
+        for namespace in _NAMESPACES:
+            mine = self.table(namespace)
+            for name, defined in other.table(namespace).items():
+                present = mine.setdefault(name, defined)
+                if (present.spec, present.path) == (defined.spec, defined.path):
+                    continue  # the same definition, reached through two files
+                places = self.clashes.setdefault((namespace, name), [present])
+                if all((place.spec, place.path) != (defined.spec, defined.path) for place in places):
+                    places.append(defined)
+
+
+class _Library:
+    """The spec files of one expansion, each parsed once: those handed in, and those `uses` names."""
+
     def __init__(
-        self, source: SourceFile, fragments: FragmentSource, out: Expansion, meter: Meter, *, ids_only: bool = False
+        self,
+        sources: Sequence[SourceFile],
+        fragments: FragmentSource,
+        specs: SpecSource | None,
+        out: Expansion,
+        meter: Meter,
+        *,
+        ids_only: bool,
     ) -> None:
-        self.source = source
-        self.ids_only = ids_only
+        self.texts: dict[str, str | SpecRefused | None] = {}
+        for source in sources:
+            self.texts.setdefault(source.path, source.text)
+        self.fragments = fragments
+        self.specs = specs
         self.out = out
         self.meter = meter
-        self.limits = meter.limits
+        self.ids_only = ids_only
+        self.files: dict[str, _FileExpander] = {}
+        self.reading: list[str] = []
+        """The files whose definitions are being read, outermost first: a cycle of `uses` closes on one."""
+        self.expanded: set[str] = set()
+        self._templates: dict[str, Templates] = {}
+
+    def templates(self, spec: str) -> Templates:
+        """Renders templates written in `spec`: its fragments resolve against its folder."""
+        base_dir = posixpath.dirname(spec)
+        templates = self._templates.get(base_dir)
+        if templates is None:
+            templates = self._templates[base_dir] = Templates(base_dir, self.fragments, self.meter)
+        return templates
+
+    def file(self, path: str) -> _FileExpander | None:
+        """The file at `path` with its definitions read; None when it does not exist.
+
+        Raises SpecRefused when the file may not be used.
+        """
+        expander = self.files.get(path)
+        if expander is not None:
+            return expander
+        if path not in self.texts:
+            try:
+                self.texts[path] = self.specs(path) if self.specs is not None else None
+            except SpecRefused as refused:
+                self.texts[path] = refused
+        text = self.texts[path]
+        if isinstance(text, SpecRefused):
+            raise SpecRefused(str(text))  # each file that uses it reports it
+        if text is None:
+            return None
+        expander = self.files[path] = _FileExpander(SourceFile(path=path, text=text), self)
+        self.reading.append(path)
+        try:
+            expander.read_definitions()
+        finally:
+            self.reading.pop()
+        return expander
+
+    def expand_shots(self, path: str) -> None:
+        if path in self.expanded:
+            return
+        self.expanded.add(path)
+        expander = self.file(path)
+        if expander is not None:
+            expander.expand_shots()
+
+
+class _FileExpander:
+    """One spec file: its definitions (read once, after those it uses), then its shots."""
+
+    def __init__(self, source: SourceFile, library: _Library) -> None:
+        self.source = source
+        self.path = source.path
+        self.library = library
+        self.ids_only = library.ids_only
+        self.out = library.out
+        self.meter = library.meter
+        self.limits = self.meter.limits
         self.locator = Locator(source.text)
-        out.locators[source.path] = self.locator
+        self.out.locators[source.path] = self.locator
         self.base_dir = posixpath.dirname(source.path)
-        self.templates = Templates(self.base_dir, fragments, meter)
+        self.data: dict[str, Any] | None = None
+        self.scope = _Scope()
         self.refs: dict[str, Reference] = {}
         self.not_in_media: dict[str, NotInMedia] = {}
         self.vars: dict[str, Any] = {}
+        self.uses = False
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -147,13 +294,16 @@ class _FileExpander:
         field_name: str | None = None,
         severity: Severity = Severity.ERROR,
         line_offset: int | None = None,
+        spec: str | None = None,
     ) -> None:
-        line = self.locator.line_of(path) if path else None
+        """Records a problem at `path` of `spec` (this file unless the value was written in another)."""
+        spec = spec or self.path
+        line = self.out.line_of(spec, path) if path else None
         if line is not None and line_offset:
             line += line_offset - 1
         self.out.problems.append(
             Problem(
-                file=self.source.path,
+                file=spec,
                 line=line,
                 shot=shot,
                 field=field_name if field_name is not None else _field_name(path),
@@ -162,11 +312,17 @@ class _FileExpander:
             )
         )
 
-    # -- stages ------------------------------------------------------------------------------
+    def defined_at(self, defined: _Defined) -> str:
+        """' (defined at FILE:LINE)' for a name imported from another file; '' for this file's own."""
+        if defined.spec == self.path:
+            return ""
+        return f" (defined at {self.out.place(defined.spec, defined.path)})"
 
-    def run(self) -> None:
+    # -- definitions -------------------------------------------------------------------------
+
+    def parse(self) -> dict[str, Any] | None:
         try:
-            data = tomllib.loads(self.source.text)
+            return tomllib.loads(self.source.text)
         except tomllib.TOMLDecodeError as error:
             text = str(error)
             match = _TOML_LINE.search(text)
@@ -181,29 +337,119 @@ class _FileExpander:
             hint = _toml_hint(reason, line_text, column)
             self.out.problems.append(
                 Problem(
-                    file=self.source.path,
+                    file=self.path,
                     line=line,
                     message=f"invalid TOML{where}: {reason}" + (f"; {hint}" if hint else ""),
                 )
             )
+            return None
+
+    def read_definitions(self) -> None:
+        """Reads what the file defines, after what it imports: its own definitions win."""
+        data = self.parse()
+        if data is None:
             return
+        self.data = data
         for key in data:
-            if key not in _TOP_LEVEL:
-                self.problem((key,), _unknown_message(key, _TOP_LEVEL), field_name=key)
-        defaults = self.defaults(data.get("defaults", {}))
-        self.vars = self.read_vars(data.get("vars", {}))
+            if key not in TOP_LEVEL_FIELDS:
+                self.problem((key,), _unknown_message(key, TOP_LEVEL_FIELDS), field_name=key)
+        imported = self.read_uses(data.get("uses", []))
+        self.uses = "uses" in data
+        written = {
+            namespace: set(data[namespace]) if isinstance(data.get(namespace), dict) else set()
+            for namespace in _NAMESPACES
+        }
+        for namespace in _NAMESPACES:
+            self.scope.table(namespace).update(
+                (name, defined) for name, defined in imported.table(namespace).items() if name not in written[namespace]
+            )
+        for (namespace, name), places in imported.clashes.items():
+            if name in written[namespace]:
+                continue  # this file's own definition decides
+            where = " and ".join(self.out.place(place.spec, place.path) for place in places)
+            self.problem(
+                ("uses",),
+                f"{_NAMESPACES[namespace]} '{name}' is defined in both {where}; keep one, "
+                f"or define it in this file to choose",
+                field_name="uses",
+            )
+        for name, value in self.read_defaults(data.get("defaults", {})).items():
+            self.scope.defaults[name] = _Defined(value, self.path, ("defaults", name))
+        for name, value in self.read_vars(data.get("vars", {})).items():
+            self.scope.vars[name] = _Defined(value, self.path, ("vars", name))
+        self.vars = {name: defined.value for name, defined in self.scope.vars.items()}
         self.read_refs(data.get("refs", {}))  # even for ids: a matrix variable named like a reference makes no shot
-        shots = data.get("shots", [])
-        if not isinstance(shots, list):
-            self.problem(("shots",), "must be an array of tables: write each shot as [[shots]]")
-            return
-        for index, raw in enumerate(shots):
-            if self.out.stopped:
-                return
-            shot_id = raw.get("id") if isinstance(raw, dict) else None
-            spec = self.validated(ShotSpec, raw, ("shots", index), shot=_shot_label(shot_id))
-            if spec is not None:
-                self.expand_shot(index, spec, defaults)
+        for name in sorted(set(self.scope.refs) & set(self.scope.vars)):
+            reference, variable = self.scope.refs.pop(name), self.scope.vars[name]
+            if variable.spec == self.path:
+                self.problem(
+                    variable.path,
+                    f"'{name}' is both a variable here and a reference{self.defined_at(reference)}; rename one",
+                )
+            else:
+                self.problem(
+                    ("uses",),
+                    f"'{name}' is both a reference ({self.out.place(reference.spec, reference.path)}) and a "
+                    f"variable ({self.out.place(variable.spec, variable.path)}); rename one",
+                    field_name="uses",
+                )
+        self.refs = {name: defined.value for name, defined in self.scope.refs.items()}
+        self.not_in_media = {name: NotInMedia(name) for name in self.refs}
+
+    def read_uses(self, raw: Any) -> _Scope:
+        """What the files named in `uses` define, merged; clashes between them are left to the caller."""
+        imported = _Scope()
+        if not isinstance(raw, list):
+            self.problem(("uses",), 'must be an array of spec files, e.g. uses = ["cast.toml", "look.toml"]')
+            return imported
+        seen: set[str] = set()
+        for position, entry in enumerate(raw):
+            if not isinstance(entry, str) or not entry.strip():
+                got = shown(entry) if isinstance(entry, str) else _toml_type(entry)
+                self.problem(("uses",), f"uses[{position}] must be a spec file's path relative to this file, got {got}")
+                continue
+            written = entry.strip()
+            target = posixpath.normpath(posixpath.join(self.base_dir, written))
+            if posixpath.isabs(written) or target == ".." or target.startswith("../"):
+                self.problem(
+                    ("uses",), f"{shown(written)} is outside the project; keep shared spec files in the project"
+                )
+                continue
+            if target in seen:
+                self.problem(("uses",), f"{shown(written)} is listed twice in uses")
+                continue
+            seen.add(target)
+            reading = self.library.reading
+            if target == self.path:
+                self.problem(("uses",), f"{shown(written)} is this file itself; a file's own definitions need no uses")
+                continue
+            if target in reading:
+                chain = " → ".join([*reading[reading.index(target) :], target])
+                self.problem(
+                    ("uses",),
+                    f"{shown(written)} uses this file in turn ({chain}); spec files may not use each other in a "
+                    "cycle: move what both need into a third file",
+                )
+                continue
+            if len(reading) >= MAX_USES_DEPTH:
+                self.problem(
+                    ("uses",),
+                    f"{shown(written)} is {MAX_USES_DEPTH} files deep in uses ({' → '.join(reading)}); "
+                    f"at most {MAX_USES_DEPTH} may be chained",
+                )
+                continue
+            try:
+                other = self.library.file(target)
+            except SpecRefused as refused:
+                self.problem(("uses",), f"{shown(written)} ({target}) {refused}")
+                continue
+            if other is None:
+                self.problem(
+                    ("uses",), f"{shown(written)} not found (looked for {target}; paths are relative to this file)"
+                )
+                continue
+            imported.merge(other.scope)
+        return imported
 
     def validated(self, model: type[_M], raw: Any, path: Path, *, shot: str | None = None) -> _M | None:
         try:
@@ -217,7 +463,11 @@ class _FileExpander:
                     continue
                 seen.add(loc)
                 if detail["type"] == "extra_forbidden":
-                    message = _unknown_message(str(detail["loc"][-1]), allowed)
+                    key = str(detail["loc"][-1])
+                    if key == "uses" and len(detail["loc"]) == 1:
+                        message = _USES_PLACE
+                    else:
+                        message = _unknown_message(key, allowed)
                 elif detail["type"] == "missing":
                     message = "is required"
                 else:
@@ -225,21 +475,21 @@ class _FileExpander:
                 self.problem(loc, message, shot=shot)
             return None
 
-    def defaults(self, raw: Any) -> Parameters:
+    def read_defaults(self, raw: Any) -> dict[str, Any]:
         """The valid part of [defaults]: a bad default is reported once, and shots still expand."""
         defaults = self.validated(Parameters, raw, ("defaults",))
-        if defaults is not None:
-            return defaults
-        if not isinstance(raw, dict):
-            return Parameters()
-        good = {}
-        for key, value in raw.items():
-            try:
-                Parameters.model_validate({key: value})
-            except ValidationError:
-                continue
-            good[key] = value
-        return Parameters.model_validate(good)
+        if defaults is None:
+            if not isinstance(raw, dict):
+                return {}
+            good = {}
+            for key, value in raw.items():
+                try:
+                    Parameters.model_validate({key: value})
+                except ValidationError:
+                    continue
+                good[key] = value
+            defaults = Parameters.model_validate(good)
+        return {name: getattr(defaults, name) for name in PARAMETER_FIELDS if getattr(defaults, name) is not None}
 
     def read_vars(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
@@ -248,6 +498,8 @@ class _FileExpander:
         for name in raw:
             if not name.isidentifier():
                 self.problem(("vars", name), f"'{name}' cannot be used in templates; use letters, digits and _")
+        if isinstance(raw.get("uses"), list):  # TOML puts keys after a [table] header into that table
+            self.problem(("vars", "uses"), f"is a variable here; {_USES_PLACE}", severity=Severity.WARNING)
         return raw
 
     def read_refs(self, raw: Any) -> None:
@@ -266,10 +518,14 @@ class _FileExpander:
                     field_name=f"refs.{name}",
                 )
                 continue
-            if name in self.vars:
+            if name in self.scope.vars:
+                variable = self.scope.vars[name]
+                where = (
+                    "in [vars]" if variable.spec == self.path else f"({self.out.place(variable.spec, variable.path)})"
+                )
                 self.problem(
                     path,
-                    f"'{name}' is both a reference and a variable in [vars]; rename one",
+                    f"'{name}' is both a reference and a variable {where}; rename one",
                     field_name=f"refs.{name}",
                 )
                 continue
@@ -278,18 +534,21 @@ class _FileExpander:
                 continue
             kind = MediaType.REFERENCE_IMAGE if spec.image is not None else MediaType.REFERENCE_VIDEO
             key = "image" if spec.image is not None else "video"
-            file = self.file_ref((*path, key), spec.image or spec.video or "", spec.sha256, self.vars)
+            file = self.file_ref(
+                (*path, key), spec.image or spec.video or "", spec.sha256, self.vars, pin_path=(*path, "sha256")
+            )
             voice = None
             if spec.voice is not None:
-                voice = self.file_ref((*path, "voice"), spec.voice, spec.voice_sha256, self.vars)
+                voice = self.file_ref(
+                    (*path, "voice"), spec.voice, spec.voice_sha256, self.vars, pin_path=(*path, "voice_sha256")
+                )
             elif spec.voice_sha256 is not None:
                 self.problem((*path, "voice_sha256"), "pins a voice, but the reference has no voice")
             if file is None or (spec.voice is not None and voice is None):
                 continue
             reference = Reference(name=name, kind=kind, file=file, voice=voice, origin=path)
-            self.refs[name] = reference
-            self.not_in_media[name] = NotInMedia(name)
-            self.out.references.append((self.source.path, reference))
+            self.scope.refs[name] = _Defined(reference, self.path, path)
+            self.out.references.append((self.path, reference))
 
     def file_ref(
         self,
@@ -299,18 +558,24 @@ class _FileExpander:
         context: Mapping[str, Any],
         *,
         shot: str | None = None,
+        spec: str | None = None,
+        pin_path: Path | None = None,
+        field_name: str | None = None,
     ) -> FileRef | None:
-        text = self.render(path, raw, context, shot=shot)
+        """The file a spec value names: a path relative to the file it is written in (`spec`), or a URL."""
+        spec = spec or self.path
+        if pin is not None and not _SHA256.fullmatch(pin):
+            self.problem(
+                pin_path or path,
+                "must be 64 lowercase hex digits (the sha256 of what the URL serves)",
+                shot=shot,
+                spec=spec,
+            )
+            return None
+        text = self.render(path, raw, context, shot=shot, spec=spec, field_name=field_name)
         if text is None:
             return None
         text = text.strip()
-        if pin is not None and not _SHA256.fullmatch(pin):
-            self.problem(
-                path[:-1] + (("sha256",) if path[-1] != "voice" else ("voice_sha256",)),
-                "must be 64 lowercase hex digits (the sha256 of what the URL serves)",
-                shot=shot,
-            )
-            return None
         scheme = text.split(":", 1)[0].lower() if ":" in text[:12] else ""
         if scheme in ("http", "https"):
             return RemoteFile(url=text, sha256=pin)
@@ -319,34 +584,82 @@ class _FileExpander:
                 path,
                 f"'{scheme}:' links are not supported; use a file path (relative to this spec) or an https:// URL",
                 shot=shot,
+                spec=spec,
+                field_name=field_name,
             )
             return None
         if not text:
-            self.problem(path, "is empty; give a file path relative to this spec, or an https:// URL", shot=shot)
+            self.problem(
+                path,
+                "is empty; give a file path relative to this spec, or an https:// URL",
+                shot=shot,
+                spec=spec,
+                field_name=field_name,
+            )
             return None
         if pin is not None:
             self.problem(
-                path,
+                pin_path or path,
                 "sha256 pins only apply to URLs; local files are hashed automatically",
                 shot=shot,
                 severity=Severity.WARNING,
+                spec=spec,
             )
-        joined = text if posixpath.isabs(text) else posixpath.join(self.base_dir, text)
+        joined = text if posixpath.isabs(text) else posixpath.join(posixpath.dirname(spec), text)
         return LocalFile(path=posixpath.normpath(joined))
 
-    def render(self, path: Path, text: str, context: Mapping[str, Any], *, shot: str | None = None) -> str | None:
+    def render(
+        self,
+        path: Path,
+        text: str,
+        context: Mapping[str, Any],
+        *,
+        shot: str | None = None,
+        spec: str | None = None,
+        field_name: str | None = None,
+    ) -> str | None:
+        """`text` rendered; `spec` is the file it is written in (fragments resolve against its folder)."""
         if self.out.stopped:
             return None  # over the expansion's budget: reported once, where it happened
         try:
-            return self.templates.render(text, context)
+            return self.library.templates(spec or self.path).render(text, context)
         except TemplateFailure as failure:
-            self.problem(path, failure.message, shot=shot, line_offset=failure.template_line)
+            self.problem(
+                path,
+                failure.message,
+                shot=shot,
+                line_offset=failure.template_line,
+                spec=spec,
+                field_name=field_name,
+            )
             self.out.stopped = self.meter.exhausted
             return None
 
     # -- shots -------------------------------------------------------------------------------
 
-    def expand_shot(self, index: int, spec: ShotSpec, defaults: Parameters) -> None:
+    def expand_shots(self) -> None:
+        if self.data is None:
+            return
+        shots = self.data.get("shots", [])
+        if not isinstance(shots, list):
+            self.problem(("shots",), "must be an array of tables: write each shot as [[shots]]")
+            return
+        for index, raw in enumerate(shots):
+            if self.out.stopped:
+                return
+            shot_id = raw.get("id") if isinstance(raw, dict) else None
+            spec = self.validated(ShotSpec, raw, ("shots", index), shot=_shot_label(shot_id))
+            if spec is not None:
+                self.expand_shot(index, spec)
+
+    def setting(self, spec: ShotSpec, name: str, index: int) -> _Defined | None:
+        """A shot's value of `name` with where it is written: the shot's own, or a default's."""
+        value = getattr(spec, name)
+        if value is not None:
+            return _Defined(value, self.path, ("shots", index, name))
+        return self.scope.defaults.get(name)
+
+    def expand_shot(self, index: int, spec: ShotSpec) -> None:
         path: Path = ("shots", index)
         matrix = spec.matrix or {}
         for name in matrix:
@@ -360,7 +673,8 @@ class _FileExpander:
             if name in self.refs:
                 self.problem(
                     (*path, "matrix", name),
-                    f"'{name}' is both a matrix variable and a reference; rename one",
+                    f"'{name}' is both a matrix variable and a reference{self.defined_at(self.scope.refs[name])}; "
+                    "rename one",
                     shot=_shot_label(spec.id),
                 )
                 return
@@ -375,25 +689,27 @@ class _FileExpander:
             )
             return
         if len(self.out.drafts) + count > self.limits.max_shots:
-            self.problem(
-                path,
-                f"takes the project past {self.limits.max_shots:,} shots, the most it may have; expansion "
-                "stopped here (later shots are not checked); raise max_shots in renderspec.toml if it is that big",
-                shot=_shot_label(spec.id),
-            )
-            self.out.stopped = True
+            self.over_max_shots(index, spec)
             return
         for combo in _combinations(matrix):
             if self.out.stopped:
                 return
             context = {**self.vars, **combo}
-            self.out.drafts.append(self.draft(index, spec, defaults, context, combo))
+            self.out.drafts.append(self.draft(index, spec, context, combo))
+
+    def over_max_shots(self, index: int, spec: ShotSpec) -> None:
+        self.problem(
+            ("shots", index),
+            f"takes the project past {self.limits.max_shots:,} shots, the most it may have; expansion "
+            "stopped here (later shots are not checked); raise max_shots in renderspec.toml if it is that big",
+            shot=_shot_label(spec.id),
+        )
+        self.out.stopped = True
 
     def draft(
         self,
         index: int,
         spec: ShotSpec,
-        defaults: Parameters,
         context: dict[str, Any],
         combo: dict[str, Any],
     ) -> ShotDraft:
@@ -416,74 +732,62 @@ class _FileExpander:
             failed.add("id")
         if self.ids_only:
             return ShotDraft(
-                id=shot_id, spec=self.source.path, index=index, model=DEFAULT_MODEL, prompt="", negative_prompt=None,
+                id=shot_id, spec=self.path, index=index, model=DEFAULT_MODEL, prompt="", negative_prompt=None,
                 media=[], parameters={}, extra={}, origins={}, matrix=combo, failed=frozenset(failed),
             )  # fmt: skip
-        media_names: list[str] = []
-        for position, raw_name in enumerate(spec.media):
-            name = self.render((*path, "media"), raw_name, context, shot=shot_id)
-            if name is None:
-                failed.add("media")
-                continue
-            name = name.strip()
-            if name not in self.refs:
-                known = ", ".join(sorted(self.refs)) or "none defined in this file"
-                self.problem(
-                    (*path, "media"),
-                    f"media[{position}] names {shown(name)}, which is not a reference of this file; known references: {known}",
-                    shot=shot_id,
-                    field_name="media",
-                )
-                failed.add("media")
-            elif name in media_names:
-                self.problem((*path, "media"), f"'{name}' is listed twice in media", shot=shot_id, field_name="media")
-                failed.add("media")
-            else:
-                media_names.append(name)
-
+        media_names = self.media(index, spec, context, shot_id, failed)
         citations, cited = self.citations(media_names)
         prompt_context = {**self.not_in_media, **context, **citations}
         prompt = self.render((*path, "prompt"), spec.prompt, prompt_context, shot=shot_id)
         if prompt is None:
             failed.add("prompt")
         used = frozenset(cited)
-        origins: dict[str, Path] = {}
-        values: dict[str, Any] = {}
+        settings: dict[str, _Defined] = {}
         for name in ("model", *DEFAULT_PARAMETERS, "seed", "negative_prompt", "first_frame", "extra"):
-            shot_value = getattr(spec, name)
-            if shot_value is not None:
-                values[name], origins[name] = shot_value, (*path, name)
-            elif getattr(defaults, name) is not None:
-                values[name], origins[name] = getattr(defaults, name), ("defaults", name)
+            written = self.setting(spec, name, index)
+            if written is not None:
+                settings[name] = written
+        origins = {name: written.path for name, written in settings.items()}
+        origin_files = {name: written.spec for name, written in settings.items() if written.spec != self.path}
         negative = None
-        if "negative_prompt" in values:
-            negative = self.render(origins["negative_prompt"], values["negative_prompt"], prompt_context, shot=shot_id)
+        if "negative_prompt" in settings:
+            written = settings["negative_prompt"]
+            negative = self.render(written.path, written.value, prompt_context, shot=shot_id, spec=written.spec)
             if negative is None:
                 failed.add("negative_prompt")
         parameters: dict[str, Any] = {}
         for name, fallback in DEFAULT_PARAMETERS.items():
-            parameters[name] = self.typed(name, values.get(name, fallback), origins.get(name), context, shot_id)
-        if "seed" in values:
-            parameters["seed"] = self.typed("seed", values["seed"], origins["seed"], context, shot_id)
+            written = settings.get(name) or _Defined(fallback, self.path, ())
+            parameters[name] = self.typed(name, written.value, written.path, context, shot_id, spec=written.spec)
+        if "seed" in settings:
+            written = settings["seed"]
+            parameters["seed"] = self.typed("seed", written.value, written.path, context, shot_id, spec=written.spec)
         failed.update(name for name, value in parameters.items() if value is _INVALID)
         model = DEFAULT_MODEL
-        if "model" in values:
-            model = (self.render(origins["model"], values["model"], context, shot=shot_id) or "").strip()
+        if "model" in settings:
+            written = settings["model"]
+            model = (self.render(written.path, written.value, context, shot=shot_id, spec=written.spec) or "").strip()
             if not model:
                 failed.add("model")
-        extra = self.extra(values.get("extra"), origins.get("extra"), context, shot_id)
+        extra: dict[str, Any] | None = {}
+        if "extra" in settings:
+            written = settings["extra"]
+            extra = self.extra(written.value, written.path, context, shot_id, spec=written.spec)
         if extra is None:
             failed.add("extra")
-        media = [self.media_item(self.refs[name]) for name in media_names]
-        if "first_frame" in values:
-            frame = self.file_ref(origins["first_frame"], values["first_frame"], None, context, shot=shot_id)
+        media = [self.media_item(name) for name in media_names]
+        if "first_frame" in settings:
+            written = settings["first_frame"]
+            frame = self.file_ref(written.path, written.value, None, context, shot=shot_id, spec=written.spec)
             if frame is None:
                 failed.add("first_frame")
             else:
-                media.append(MediaItem(type=MediaType.FIRST_FRAME, file=frame, origin=origins["first_frame"]))
+                media.append(
+                    MediaItem(type=MediaType.FIRST_FRAME, file=frame, origin=written.path, origin_file=written.spec)
+                )
         return ShotDraft(
             id=shot_id,
-            spec=self.source.path,
+            spec=self.path,
             index=index,
             model=model,
             prompt=prompt or "",
@@ -492,11 +796,50 @@ class _FileExpander:
             parameters=parameters,
             extra=extra or {},
             origins=origins,
+            origin_files=origin_files,
             matrix=combo,
             cited=used,
             ratio_on_shot=spec.ratio is not None,
             failed=frozenset(failed),
         )
+
+    def media(
+        self, index: int, spec: ShotSpec, context: Mapping[str, Any], shot_id: str, failed: set[str]
+    ) -> list[str]:
+        """The references the shot names, in order."""
+        path: Path = ("shots", index, "media")
+        names: list[str] = []
+        for position, raw_name in enumerate(spec.media):
+            name = self.render(path, raw_name, context, shot=shot_id)
+            if name is None:
+                failed.add("media")
+                continue
+            name = name.strip()
+            if name not in self.refs:
+                self.problem(
+                    path,
+                    f"media[{position}] names {shown(name)}, which is not a reference of this file"
+                    f"{' or of the files it uses' if self.uses else ''}; known references: {self.known_references()}",
+                    shot=shot_id,
+                    field_name="media",
+                )
+                failed.add("media")
+            elif name in names:
+                self.problem(path, f"'{name}' is listed twice in media", shot=shot_id, field_name="media")
+                failed.add("media")
+            else:
+                names.append(name)
+        return names
+
+    def known_references(self) -> str:
+        """The references a shot of this file may name: its own first, then by the file defining them."""
+        by_file: dict[str, list[str]] = {}
+        for name, defined in sorted(self.scope.refs.items()):
+            by_file.setdefault(defined.spec, []).append(name)
+        own = by_file.pop(self.path, [])
+        parts = [", ".join(own)] if own else []
+        parts += [f"from {spec}: {', '.join(names)}" for spec, names in sorted(by_file.items())]
+        return "; ".join(parts) or "none defined in this file or its uses"
 
     def citations(self, media_names: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
         """`image N` / `video N` per reference in media order; a set that fills as they print."""
@@ -510,20 +853,31 @@ class _FileExpander:
             result[name] = _TrackedCitation(f"{word} {numbers[kind]}", name, cited)
         return result, cited
 
-    def media_item(self, reference: Reference) -> MediaItem:
+    def media_item(self, name: str) -> MediaItem:
+        reference = self.refs[name]
         return MediaItem(
             type=reference.kind,
             file=reference.file,
             voice=reference.voice,
             reference=reference.name,
             origin=reference.origin,
+            origin_file=self.scope.refs[name].spec,
         )
 
-    def typed(self, name: str, value: Any, origin: Path | None, context: Mapping[str, Any], shot: str) -> Any:
+    def typed(
+        self,
+        name: str,
+        value: Any,
+        origin: Path | None,
+        context: Mapping[str, Any],
+        shot: str,
+        *,
+        spec: str | None = None,
+    ) -> Any:
         """Renders a templated typed parameter ("{{ d }}") and converts it; reports bad values."""
         if not isinstance(value, str) or name in _STR_PARAMETERS:
             if isinstance(value, str):
-                rendered = self.render(origin or (), value, context, shot=shot)
+                rendered = self.render(origin or (), value, context, shot=shot, spec=spec)
                 return _INVALID if rendered is None else rendered.strip()
             return value
         if not is_template(value):
@@ -533,9 +887,10 @@ class _FileExpander:
                 f"must be {kind}, got the string {value!r}; write it without quotes",
                 shot=shot,
                 field_name=name,
+                spec=spec,
             )
             return _INVALID
-        rendered = self.render(origin or (), value, context, shot=shot)
+        rendered = self.render(origin or (), value, context, shot=shot, spec=spec)
         if rendered is None:
             return _INVALID
         rendered = rendered.strip()
@@ -544,25 +899,32 @@ class _FileExpander:
         if name in _BOOL_PARAMETERS and rendered.lower() in ("true", "false"):
             return rendered.lower() == "true"
         kind = "an integer" if name in _INT_PARAMETERS else "true or false"
-        self.problem(origin or (), f"template gave {shown(rendered)}, which is not {kind}", shot=shot, field_name=name)
+        self.problem(
+            origin or (),
+            f"template gave {shown(rendered)}, which is not {kind}",
+            shot=shot,
+            field_name=name,
+            spec=spec,
+        )
         return _INVALID
 
-    def extra(self, raw: Any, origin: Path | None, context: Mapping[str, Any], shot: str) -> dict[str, Any] | None:
-        if raw is None:
-            return {}
+    def extra(
+        self, raw: Any, origin: Path, context: Mapping[str, Any], shot: str, *, spec: str
+    ) -> dict[str, Any] | None:
         result: dict[str, Any] = {}
         for key, value in raw.items():
-            where: Path = (*(origin or ()), key)
+            where: Path = (*origin, key)
             if key in PARAMETER_FIELDS or key in SHOT_FIELDS:
                 self.problem(
                     where,
                     f"'{key}' is a documented field; set it directly instead of under extra",
                     shot=shot,
                     field_name=f"extra.{key}",
+                    spec=spec,
                 )
                 return None
             if isinstance(value, str):
-                rendered = self.render(where, value, context, shot=shot)
+                rendered = self.render(where, value, context, shot=shot, spec=spec)
                 if rendered is None:
                     return None
                 value = rendered

@@ -85,6 +85,9 @@ class MediaItem:
     voice: FileRef | None = None
     reference: str | None = None
     origin: Path = ()
+    origin_file: str | None = None
+    """The spec file `origin` is in: a reference's own file (which may be another than the shot's,
+    through `uses`), or the file of the [defaults] that gave the first frame; None: the shot's file."""
 
 
 @dataclass(slots=True)
@@ -101,6 +104,8 @@ class ShotDraft:
     parameters: dict[str, Any]
     extra: dict[str, Any]
     origins: dict[str, Path]
+    origin_files: dict[str, str] = field(default_factory=dict)
+    """For a field of `origins` written in another file (a [defaults] imported through `uses`), that file."""
     matrix: dict[str, Any] = field(default_factory=dict)
     cited: frozenset[str] = frozenset()
     ratio_on_shot: bool = False

@@ -88,14 +88,16 @@ def plan(
             ok = ok and finding.severity is not Severity.ERROR
         for item in draft.media:
             if item.reference is not None:
-                ok = ok and (draft.spec, item.reference) not in bad_references
+                # a reference is keyed by the file defining it, which `uses` may make another than the shot's
+                ok = ok and (item.origin_file or draft.spec, item.reference) not in bad_references
                 for finding in _voice_length(draft, item, facts):
                     report.shot(draft, finding)
                 continue
             frame_rule = rule_for_role(rules, item.type)
             if frame_rule is None:
                 continue
-            seen = (draft.spec, item.origin, str(item.file), rules.model)
+            spec = item.origin_file or draft.spec  # a first frame may come from an imported [defaults]
+            seen = (spec, item.origin, str(item.file), rules.model)
             findings = list(check_file(item.file, frame_rule, facts))
             if any(finding.severity is Severity.ERROR for finding in findings):
                 ok = False
@@ -103,9 +105,7 @@ def plan(
                 checked_frames.add(seen)
                 on_shot = item.origin[:1] == ("shots",)
                 for finding in findings:
-                    report.at(
-                        draft.spec, item.origin, finding, shot=draft.id if on_shot else None, field_name="first_frame"
-                    )
+                    report.at(spec, item.origin, finding, shot=draft.id if on_shot else None, field_name="first_frame")
         if ok:
             shots.append(_planned(draft, rules, facts, provider_kind, pricing))
     problems = sorted(dict.fromkeys(problems), key=sort_key)
@@ -208,7 +208,7 @@ def _check_references(
     for draft in expansion.drafts:
         for item in draft.references:
             if item.reference is not None:
-                models[(draft.spec, item.reference)].add(draft.model)
+                models[(item.origin_file or draft.spec, item.reference)].add(draft.model)
     bad: set[tuple[str, str]] = set()
     for spec, reference in expansion.references:
         messages: set[str] = set()
@@ -274,8 +274,9 @@ class _Reporter:
         """Reports at the shot, or once at [defaults] when the value came from there."""
         name = finding.field.split(".", 1)[0]
         path = draft.origins.get(name, ("shots", draft.index, name))
-        if path[:1] == ("defaults",):
-            self.at(draft.spec, path, finding, field_name=f"defaults.{finding.field}")
+        if path[:1] == ("defaults",):  # the defaults of the shot's file, or of a file it `uses`
+            spec = draft.origin_files.get(name, draft.spec)
+            self.at(spec, path, finding, field_name=f"defaults.{finding.field}")
         else:
             self.at(draft.spec, path, finding, shot=draft.id)
 

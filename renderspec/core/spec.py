@@ -53,6 +53,11 @@ class ShotSpec(Parameters):
 
 
 class SpecDocument(_Strict):
+    """A whole spec file. Expansion reads it part by part (so one bad part hides nothing else);
+    this model is the shape's one description."""
+
+    uses: list[StrictStr] = Field(default_factory=list)
+    """Spec files whose [refs], [vars] and [defaults] this file uses, relative to it."""
     defaults: Parameters = Field(default_factory=Parameters)
     vars: dict[str, Any] = Field(default_factory=dict)
     refs: dict[str, RefSpec] = Field(default_factory=dict)
@@ -61,3 +66,4 @@ class SpecDocument(_Strict):
 
 PARAMETER_FIELDS = tuple(Parameters.model_fields)
 SHOT_FIELDS = tuple(ShotSpec.model_fields)
+TOP_LEVEL_FIELDS = tuple(SpecDocument.model_fields)

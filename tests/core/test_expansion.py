@@ -258,3 +258,54 @@ def test_a_syntax_error_inside_a_fragment_names_the_fragment_and_its_line() -> N
     assert lines[0].startswith(
         "specs/s0.toml:13: shot a: prompt: template syntax error in fragment specs/fragments/style.j2 line 2:"
     )
+
+
+_REF_LINES = {
+    "mia": 'image = "{base}refs/mia.png"\nvoice = "{base}refs/mia.wav"\n',
+    "dress": 'image = "{base}refs/dress.png"\n',
+    "bottle": 'video = "{base}refs/bottle.mp4"\n',
+}
+_PLACES = st.sampled_from(["own", "specs/lib/cast.toml", "specs/lib/look.toml", "specs/more.toml"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    refs=st.dictionaries(st.sampled_from(sorted(_REF_LINES)), _PLACES, min_size=1),
+    variables=st.dictionaries(st.sampled_from(["light", "mood"]), st.tuples(_PLACES, st.sampled_from(["a", "b c"]))),
+    defaults=st.dictionaries(
+        st.sampled_from(["duration", "seed", "first_frame"]), st.tuples(_PLACES, st.integers(3, 9).map(str))
+    ),
+)
+def test_moving_definitions_into_used_files_changes_no_request(
+    refs: dict[str, str], variables: dict[str, tuple[str, str]], defaults: dict[str, tuple[str, str]]
+) -> None:
+    """Where a reference, variable or default is written (this file, or files it uses, in other
+    folders) changes nothing a shot asks for."""
+    files: dict[str, list[str]] = {}
+    for name, place in refs.items():
+        base = "../" if place.startswith("specs/lib/") else ""
+        files.setdefault(place, []).append(f"[refs.{name}]\n" + _REF_LINES[name].format(base=base))
+    for name, (place, value) in variables.items():
+        files.setdefault(place, []).append(f'[vars]\n{name} = "{value}"\n')
+    for name, (place, value) in defaults.items():
+        base = "../" if place.startswith("specs/lib/") else ""
+        value = f'"{base}refs/start.png"' if name == "first_frame" else value
+        files.setdefault(place, []).append(f"[defaults]\n{name} = {value}\n")
+    media = ", ".join(f'"{name}"' for name in refs)
+    prompt = " ".join(["{{ %s }}" % name for name in [*refs, *variables]])
+    shot_text = f'[[shots]]\nid = "x"\nmedia = [{media}]\nprompt = "{prompt}"\n'
+
+    def tables(chunks: list[str]) -> str:  # one [vars] and one [defaults] table per file
+        merged: dict[str, list[str]] = {}
+        for chunk in chunks:
+            header, body = chunk.split("\n", 1)
+            merged.setdefault(header, []).append(body)
+        return "".join(header + "\n" + "".join(bodies) for header, bodies in merged.items())
+
+    alone = plan_text(tables([chunk for chunks in files.values() for chunk in chunks]).replace("../", "") + shot_text)
+    shared = {place: tables(chunks) for place, chunks in files.items() if place != "own"}
+    used = [place.removeprefix("specs/") for place in shared]
+    moved = plan_text(f"uses = {used!r}\n".replace("'", '"') + tables(files.get("own", [])) + shot_text, shared=shared)
+    assert errors(alone) == errors(moved) == []
+    assert [shot.request for shot in moved.shots] == [shot.request for shot in alone.shots]
+    assert [shot.key for shot in moved.shots] == [shot.key for shot in alone.shots]
