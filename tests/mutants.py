@@ -154,6 +154,13 @@ MUTANTS = (
         ("tests/core/test_uses.py",),
     ),
     Mutant(
+        "voices per shot: a shot's own voice file is never checked",
+        "renderspec/core/planning.py",
+        "    if item.voice is None or item.voice_origin is None or rule is None:\n",
+        "    if True:\n",
+        ("tests/core/test_media_voices.py",),
+    ),
+    Mutant(
         "5: plan does not compare a cache object's size with its record",
         "renderspec/store.py",
         '            return os.stat(f"{base}/video.mp4").st_size == size and os.path.isfile(f"{base}/meta.json")\n',

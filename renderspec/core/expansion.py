@@ -34,7 +34,18 @@ from renderspec.core.model import (
 )
 from renderspec.core.problems import Problem, Severity, shown
 from renderspec.core.rules import MediaType
-from renderspec.core.spec import PARAMETER_FIELDS, SHOT_FIELDS, TOP_LEVEL_FIELDS, Parameters, RefSpec, ShotSpec
+from renderspec.core.spec import (
+    MEDIA_TAG,
+    PARAMETER_FIELDS,
+    SHOT_FIELDS,
+    TABLE_FIELDS,
+    TEXT_TAG,
+    TOP_LEVEL_FIELDS,
+    MediaSpec,
+    Parameters,
+    RefSpec,
+    ShotSpec,
+)
 from renderspec.core.templating import (
     Citation,
     FragmentSource,
@@ -462,16 +473,18 @@ class _FileExpander:
                 if loc in seen:
                     continue
                 seen.add(loc)
+                tags = [part for part in detail["loc"] if isinstance(part, str) and part.startswith("tag:")]
+                table = tags[-1] if tags else None
                 if detail["type"] == "extra_forbidden":
                     key = str(detail["loc"][-1])
                     if key == "uses" and len(detail["loc"]) == 1:
                         message = _USES_PLACE
                     else:
-                        message = _unknown_message(key, allowed)
+                        message = _unknown_message(key, TABLE_FIELDS.get(table or "", allowed))
                 elif detail["type"] == "missing":
                     message = "is required"
                 else:
-                    message = _type_message(detail)
+                    message = _type_message(detail, table, _last_name(loc))
                 self.problem(loc, message, shot=shot)
             return None
 
@@ -735,7 +748,7 @@ class _FileExpander:
                 id=shot_id, spec=self.path, index=index, model=DEFAULT_MODEL, prompt="", negative_prompt=None,
                 media=[], parameters={}, extra={}, origins={}, matrix=combo, failed=frozenset(failed),
             )  # fmt: skip
-        media_names = self.media(index, spec, context, shot_id, failed)
+        media_names, voices = self.media(index, spec, context, shot_id, failed)
         citations, cited = self.citations(media_names)
         prompt_context = {**self.not_in_media, **context, **citations}
         prompt = self.render((*path, "prompt"), spec.prompt, prompt_context, shot=shot_id)
@@ -775,7 +788,7 @@ class _FileExpander:
             extra = self.extra(written.value, written.path, context, shot_id, spec=written.spec)
         if extra is None:
             failed.add("extra")
-        media = [self.media_item(name) for name in media_names]
+        media = [self.media_item(name, voices.get(name)) for name in media_names]
         if "first_frame" in settings:
             written = settings["first_frame"]
             frame = self.file_ref(written.path, written.value, None, context, shot=shot_id, spec=written.spec)
@@ -805,12 +818,14 @@ class _FileExpander:
 
     def media(
         self, index: int, spec: ShotSpec, context: Mapping[str, Any], shot_id: str, failed: set[str]
-    ) -> list[str]:
-        """The references the shot names, in order."""
+    ) -> tuple[list[str], dict[str, tuple[FileRef | None, Path | None]]]:
+        """The references the shot names, in order, and the voices it sets for them (None: no voice)."""
         path: Path = ("shots", index, "media")
         names: list[str] = []
-        for position, raw_name in enumerate(spec.media):
-            name = self.render(path, raw_name, context, shot=shot_id)
+        voices: dict[str, tuple[FileRef | None, Path | None]] = {}
+        for position, entry in enumerate(spec.media):
+            table, written = (entry, entry.ref) if isinstance(entry, MediaSpec) else (None, entry)
+            name = self.render(path, written, context, shot=shot_id)
             if name is None:
                 failed.add("media")
                 continue
@@ -824,12 +839,54 @@ class _FileExpander:
                     field_name="media",
                 )
                 failed.add("media")
-            elif name in names:
+                continue
+            if name in names:
                 self.problem(path, f"'{name}' is listed twice in media", shot=shot_id, field_name="media")
                 failed.add("media")
-            else:
-                names.append(name)
-        return names
+                continue
+            names.append(name)
+            if table is None:
+                continue
+            where = f"media[{position}].voice"
+            if table.voice is True:
+                self.problem(
+                    path,
+                    f'voice = true is what the name alone means; write "{name}", a voice file for this shot, '
+                    "or false to leave the voice out",
+                    shot=shot_id,
+                    field_name=where,
+                )
+                failed.add("media")
+            elif table.voice is False:
+                voices[name] = (None, None)
+                if self.refs[name].voice is None:
+                    self.problem(
+                        path,
+                        f"'{name}' has no voice to leave out; write \"{name}\" alone",
+                        shot=shot_id,
+                        field_name=where,
+                        severity=Severity.WARNING,
+                    )
+                if table.voice_sha256 is not None:
+                    self.problem(path, "voice_sha256 pins a voice, but voice = false", shot=shot_id, field_name=where)
+                    failed.add("media")
+            elif table.voice is not None:
+                voice = self.file_ref(
+                    path, table.voice, table.voice_sha256, context, shot=shot_id, field_name=where, pin_path=path
+                )
+                if voice is None:
+                    failed.add("media")
+                else:
+                    voices[name] = (voice, path)
+            elif table.voice_sha256 is not None:
+                self.problem(
+                    path,
+                    'voice_sha256 pins a voice, but this entry gives none; add voice = "..."',
+                    shot=shot_id,
+                    field_name=where,
+                )
+                failed.add("media")
+        return names, voices
 
     def known_references(self) -> str:
         """The references a shot of this file may name: its own first, then by the file defining them."""
@@ -853,15 +910,17 @@ class _FileExpander:
             result[name] = _TrackedCitation(f"{word} {numbers[kind]}", name, cited)
         return result, cited
 
-    def media_item(self, name: str) -> MediaItem:
+    def media_item(self, name: str, voice: tuple[FileRef | None, Path | None] | None) -> MediaItem:
         reference = self.refs[name]
+        own_voice, voice_origin = voice if voice is not None else (reference.voice, None)
         return MediaItem(
             type=reference.kind,
             file=reference.file,
-            voice=reference.voice,
+            voice=own_voice,
             reference=reference.name,
             origin=reference.origin,
             origin_file=self.scope.refs[name].spec,
+            voice_origin=voice_origin,
         )
 
     def typed(
@@ -971,10 +1030,13 @@ def _shot_label(shot_id: Any) -> str | None:
 def _field_name(path: Path) -> str | None:
     if not path:
         return None
-    if path[0] == "shots":
-        rest = [str(part) for part in path[2:]]
-        return ".".join(rest) if rest else None
-    return ".".join(str(part) for part in path)
+    rest = path[2:] if path[0] == "shots" else path
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest).lstrip(".")
+    return text or None
+
+
+def _last_name(path: Path) -> str:
+    return next((part for part in reversed(path) if isinstance(part, str)), "")
 
 
 def _unknown_message(key: str, allowed: Sequence[str]) -> str:
@@ -995,13 +1057,27 @@ _TYPE_NAMES = {
 }
 
 
-def _type_message(detail: Mapping[str, Any]) -> str:
+_TABLE_MESSAGES: dict[tuple[str | None, str], str] = {
+    (MEDIA_TAG, "voice"): "must be a voice file's path (or URL) for this shot, or false to leave the voice out",
+}
+_STRING_OR_TABLE_MESSAGES = {
+    "media": 'must be a reference\'s name, or a table such as { ref = "mia", voice = false }',
+}
+
+
+def _type_message(detail: Mapping[str, Any], table: str | None, name: str) -> str:
+    """What a value of the wrong type should have been; `table` is the table form it was read as,
+    `name` the key it is written under."""
+    got = _toml_type(detail.get("input"))
+    loc = detail["loc"]
+    if loc and loc[-1] == TEXT_TAG:  # neither a string nor a table
+        return f"{_STRING_OR_TABLE_MESSAGES.get(name, 'must be a string or a table')}, got {got}"
+    if (table, name) in _TABLE_MESSAGES:
+        return f"{_TABLE_MESSAGES[table, name]}, got {got}"
     expected = _TYPE_NAMES.get(str(detail["type"]))
-    got = detail.get("input")
-    shown = _toml_type(got)
     if expected:
-        return f"must be {expected}, got {shown}"
-    return f"{detail['msg']} (got {shown})"
+        return f"must be {expected}, got {got}"
+    return f"{detail['msg']} (got {got})"
 
 
 def _toml_type(value: Any) -> str:
@@ -1026,5 +1102,7 @@ def _trim_union_loc(loc: tuple[Any, ...]) -> Path:
     return tuple(
         part
         for part in loc
-        if not (isinstance(part, str) and (part in _UNION_TAGS or part.startswith(("constrained-", "function-"))))
+        if not (
+            isinstance(part, str) and (part in _UNION_TAGS or part.startswith(("constrained-", "function-", "tag:")))
+        )
     )

@@ -88,6 +88,9 @@ class MediaItem:
     origin_file: str | None = None
     """The spec file `origin` is in: a reference's own file (which may be another than the shot's,
     through `uses`), or the file of the [defaults] that gave the first frame; None: the shot's file."""
+    voice_origin: Path | None = None
+    """Where the shot gave this reference a voice of its own (`{ ref = "ben", voice = "..." }`), in
+    the shot's file; None when `voice` is the reference's own (or was left out with `voice = false`)."""
 
 
 @dataclass(slots=True)

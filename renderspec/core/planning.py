@@ -90,6 +90,7 @@ def plan(
             if item.reference is not None:
                 # a reference is keyed by the file defining it, which `uses` may make another than the shot's
                 ok = ok and (item.origin_file or draft.spec, item.reference) not in bad_references
+                ok = _check_shot_voice(draft, item, rules, facts, report, checked_frames) and ok
                 for finding in _voice_length(draft, item, facts):
                     report.shot(draft, finding)
                 continue
@@ -232,6 +233,28 @@ def _check_references(
                     messages.add(finding.message)
                     report.at(spec, (*reference.origin, key), finding, field_name=f"refs.{reference.name}.{key}")
     return bad
+
+
+def _check_shot_voice(
+    draft: ShotDraft,
+    item: MediaItem,
+    rules: ModelRules,
+    facts: Mapping[str, FileFacts | None],
+    report: _Reporter,
+    checked: set[tuple[str, Path, str, str]],
+) -> bool:
+    """A voice the shot gives a reference (`{ ref = "ben", voice = "..." }`) checked as a voice clip,
+    reported once where it is written; False when it may not be sent."""
+    rule = rule_for_role(rules, None)
+    if item.voice is None or item.voice_origin is None or rule is None:
+        return True  # the reference's own voice is checked with the reference; no rule: check_shot says so
+    findings = list(check_file(item.voice, rule, facts))
+    seen = (draft.spec, item.voice_origin, str(item.voice), rules.model)
+    if seen not in checked:
+        checked.add(seen)
+        for finding in findings:
+            report.at(draft.spec, item.voice_origin, finding, shot=draft.id, field_name="media")
+    return not any(finding.severity is Severity.ERROR for finding in findings)
 
 
 def _voice_length(draft: ShotDraft, item: MediaItem, facts: Mapping[str, FileFacts | None]) -> Iterator[Finding]:
