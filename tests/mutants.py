@@ -161,6 +161,13 @@ MUTANTS = (
         ("tests/core/test_media_voices.py",),
     ),
     Mutant(
+        "takes: take 1 gets a seed of its own too (adding takes re-renders the shot)",
+        "renderspec/core/expansion.py",
+        "            if number > 1 and not self.ids_only:\n",
+        "            if not self.ids_only:\n",
+        ("tests/core/test_takes.py",),
+    ),
+    Mutant(
         "5: plan does not compare a cache object's size with its record",
         "renderspec/store.py",
         '            return os.stat(f"{base}/video.mp4").st_size == size and os.path.isfile(f"{base}/meta.json")\n',

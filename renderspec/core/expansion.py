@@ -1,4 +1,4 @@
-"""Spec text to shot drafts: parse TOML, check its shape, expand matrices, render templates.
+"""Spec text to shot drafts: parse TOML, check its shape, expand matrices and takes, render templates.
 
 Every problem found is collected with its file, line, shot and field; a broken part of a file
 never hides the problems of the other parts. A spec file may import the references, variables
@@ -10,13 +10,14 @@ file and line it was defined at, so a problem with it is reported there, once.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import itertools
 import math
 import posixpath
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -64,9 +65,12 @@ DEFAULT_PARAMETERS: Mapping[str, Any] = {
     "prompt_extend": False,
     "watermark": False,
 }
+MAX_TAKES = 10
+"""Renders one shot may ask for with `takes`: each take is paid for."""
 MAX_USES_DEPTH = 16
 """Files one chain of `uses` may pass through (a uses b uses c...): deeper is surely a mistake."""
-_INT_PARAMETERS = ("duration", "seed")
+SEED_MODULUS = 2**31
+_INT_PARAMETERS = ("duration", "seed", "takes", "pick")
 _BOOL_PARAMETERS = ("prompt_extend", "watermark")
 _STR_PARAMETERS = ("resolution", "ratio")
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -166,6 +170,18 @@ def expand(
             break
         library.expand_shots(source.path)
     return expansion
+
+
+def take_seed(shot_id: str, take: int, seed: int | None) -> int:
+    """The seed of take `take` (2 and up) of a shot: take 1 is the shot as written.
+
+    With a seed the takes count up from it; without, they count up from a seed derived from the
+    shot's id (sha256, so the same on every machine and run). Either way a shot's takes never share
+    a seed, and adding takes never changes an existing take.
+    """
+    if seed is None:
+        seed = int.from_bytes(hashlib.sha256(f"renderspec take seed\0{shot_id}".encode()).digest()[:8], "big")
+    return (seed + take - 1) % SEED_MODULUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,7 +493,9 @@ class _FileExpander:
                 table = tags[-1] if tags else None
                 if detail["type"] == "extra_forbidden":
                     key = str(detail["loc"][-1])
-                    if key == "uses" and len(detail["loc"]) == 1:
+                    if model is Parameters and key == "pick":
+                        message = "picks one shot's take: set it on the shot (takes may be a default)"
+                    elif key == "uses" and len(detail["loc"]) == 1:
                         message = _USES_PLACE
                     else:
                         message = _unknown_message(key, TABLE_FIELDS.get(table or "", allowed))
@@ -708,7 +726,12 @@ class _FileExpander:
             if self.out.stopped:
                 return
             context = {**self.vars, **combo}
-            self.out.drafts.append(self.draft(index, spec, context, combo))
+            draft = self.draft(index, spec, context, combo)
+            drafts = self.takes(index, spec, draft, context)
+            if len(self.out.drafts) + len(drafts) > self.limits.max_shots:  # takes made it more
+                self.over_max_shots(index, spec)
+                return
+            self.out.drafts.extend(drafts)
 
     def over_max_shots(self, index: int, spec: ShotSpec) -> None:
         self.problem(
@@ -718,6 +741,71 @@ class _FileExpander:
             shot=_shot_label(spec.id),
         )
         self.out.stopped = True
+
+    def takes(self, index: int, spec: ShotSpec, draft: ShotDraft, context: Mapping[str, Any]) -> list[ShotDraft]:
+        """The shot's takes (`takes = 3`): copies with ids `<id>.takeN` and their own seeds.
+
+        Take 1 is the shot as written, so adding takes never changes a render that exists; `pick`
+        only marks one take, so changing it changes no request.
+        """
+        takes, pick = 1, 1
+        written = self.setting(spec, "takes", index)
+        if written is not None:
+            shot = draft.id if written.path[0] == "shots" else None
+            value = self.typed("takes", written.value, written.path, context, shot, spec=written.spec)
+            if value is not _INVALID and not 1 <= value <= MAX_TAKES:
+                self.problem(
+                    written.path,
+                    f"{value} is out of range; a shot may have 1–{MAX_TAKES} takes (each take is a paid render)",
+                    shot=shot,
+                    field_name=None if shot else "defaults.takes",
+                    spec=written.spec,
+                )
+                value = _INVALID
+            if value is _INVALID:
+                draft.failed = draft.failed | {"takes"}
+                return [draft]
+            takes = value
+        failed = draft.failed
+        if spec.pick is not None:
+            value = self.typed("pick", spec.pick, ("shots", index, "pick"), context, draft.id)
+            if value is not _INVALID and not 1 <= value <= takes:
+                self.problem(
+                    ("shots", index, "pick"),
+                    f"{value} is not one of the shot's takes; pick one of 1–{takes}"
+                    + ("" if takes > 1 else " (set takes = N to make several)"),
+                    shot=draft.id,
+                )
+                value = _INVALID
+            if value is _INVALID:
+                failed = failed | {"pick"}
+            else:
+                pick = value
+        if takes == 1:
+            draft.failed = failed
+            return [draft]
+        result = []
+        for number in range(1, takes + 1):
+            parameters = draft.parameters
+            if number > 1 and not self.ids_only:
+                seed = parameters.get("seed")
+                if seed is None or (
+                    isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < SEED_MODULUS
+                ):  # a seed out of range is reported as written, on every take
+                    parameters = {**parameters, "seed": take_seed(draft.id, number, seed)}
+            result.append(
+                replace(
+                    draft,
+                    id=f"{draft.id}.take{number}",
+                    media=list(draft.media),
+                    parameters=parameters,
+                    failed=failed,
+                    take=number,
+                    take_of=draft.id,
+                    picked=number == pick,
+                )
+            )
+        return result
 
     def draft(
         self,
@@ -929,7 +1017,7 @@ class _FileExpander:
         value: Any,
         origin: Path | None,
         context: Mapping[str, Any],
-        shot: str,
+        shot: str | None,
         *,
         spec: str | None = None,
     ) -> Any:
@@ -945,7 +1033,7 @@ class _FileExpander:
                 origin or (),
                 f"must be {kind}, got the string {value!r}; write it without quotes",
                 shot=shot,
-                field_name=name,
+                field_name=name if shot else _field_name(origin or ()),
                 spec=spec,
             )
             return _INVALID
@@ -962,7 +1050,7 @@ class _FileExpander:
             origin or (),
             f"template gave {shown(rendered)}, which is not {kind}",
             shot=shot,
-            field_name=name,
+            field_name=name if shot else _field_name(origin or ()),
             spec=spec,
         )
         return _INVALID

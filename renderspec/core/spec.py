@@ -80,6 +80,8 @@ class Parameters(_Strict):
     negative_prompt: StrictStr | None = None
     first_frame: StrictStr | None = None
     extra: dict[str, Any] | None = None
+    takes: TypedInt | None = None
+    """How many renders of the shot to make (`<id>.take1`...), each with its own seed."""
 
 
 class ShotSpec(Parameters):
@@ -87,6 +89,8 @@ class ShotSpec(Parameters):
     prompt: StrictStr
     media: list[MediaEntry] = Field(default_factory=list)
     matrix: dict[str, Annotated[list[Scalar], Field(min_length=1)]] | None = None
+    pick: TypedInt | None = None
+    """Which take `renders/<id>.mp4` shows (1 when not given)."""
 
 
 class SpecDocument(_Strict):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from renderspec.core.templating import Templates
 
-from .support import errors, messages, plan_text, shot
+from .support import HEADER, errors, messages, plan_text, shot
 
 
 def test_citations_follow_media_order_with_images_and_videos_numbered_apart() -> None:
@@ -309,3 +309,39 @@ def test_moving_definitions_into_used_files_changes_no_request(
     assert errors(alone) == errors(moved) == []
     assert [shot.request for shot in moved.shots] == [shot.request for shot in alone.shots]
     assert [shot.key for shot in moved.shots] == [shot.key for shot in alone.shots]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    takes=st.integers(1, 10),
+    seed=st.none() | st.integers(0, 2**31 - 1),
+    sides=st.lists(st.sampled_from(["left", "right", "up", "down"]), min_size=1, max_size=3, unique=True),
+    name=st.text(alphabet="abcxyz0-.", min_size=1, max_size=12).filter(lambda s: s[0].isalnum()),
+    data=st.data(),
+)
+def test_takes_have_unique_ids_distinct_deterministic_seeds_and_take_one_is_the_shot(
+    takes: int, seed: int | None, sides: list[str], name: str, data: st.DataObject
+) -> None:
+    pick = data.draw(st.integers(1, takes))
+    base = (
+        f'[[shots]]\nid = "{name}-{{{{ side }}}}"\nmatrix = {{ side = {sides!r} }}\nmedia = ["mia"]\n'
+        f'prompt = "{{{{ mia }}}} {{{{ side }}}}"\n' + (f"seed = {seed}\n" if seed is not None else "")
+    ).replace("'", '"')
+    taken = base + f"takes = {takes}\npick = {pick}\n"
+    first, again, alone = plan_text(HEADER + taken), plan_text(HEADER + taken), plan_text(HEADER + base)
+    assert errors(first) == errors(alone) == []
+    drafts = first.expansion.drafts
+    assert len(drafts) == takes * len(sides)
+    assert len({draft.id for draft in drafts}) == len(drafts)
+    assert [(d.id, d.parameters) for d in drafts] == [(d.id, d.parameters) for d in again.expansion.drafts]
+    for untaken in alone.expansion.drafts:
+        group = [draft for draft in drafts if (draft.take_of or draft.id) == untaken.id]
+        assert [draft.take for draft in group] == ([None] if takes == 1 else list(range(1, takes + 1)))
+        assert [draft.picked for draft in group] == [number == pick for number in range(1, takes + 1)]
+        seeds = [draft.parameters.get("seed") for draft in group]
+        assert len(set(seeds)) == takes
+        one = group[0]
+        assert (one.prompt, one.parameters, one.media) == (untaken.prompt, untaken.parameters, untaken.media)
+    keys = {shot.id: shot.key for shot in first.shots}
+    for untaken in alone.shots:
+        assert keys[untaken.id if takes == 1 else f"{untaken.id}.take1"] == untaken.key
