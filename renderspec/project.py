@@ -16,7 +16,7 @@ from renderspec.core.planning import Plan, plan
 from renderspec.core.problems import Problem, Severity
 from renderspec.errors import SettingsError
 from renderspec.journal import Journal
-from renderspec.loading import FragmentFiles, read_sources, spec_paths
+from renderspec.loading import FragmentFiles, SpecFiles, read_sources, spec_paths
 from renderspec.manifest import Manifest
 from renderspec.remote.tier import Remote
 from renderspec.settings import Settings
@@ -53,7 +53,7 @@ def plan_project(
     root = settings.root
     paths = spec_paths(arguments, root, settings.project.specs, cwd)
     sources, read_problems = read_sources(paths, root)
-    expansion = expand(sources, FragmentFiles(root), settings.limits)
+    expansion = expand(sources, FragmentFiles(root), settings.limits, specs=SpecFiles(root))
     expansion.problems.extend(read_problems)
     assets = AssetFacts(root, settings.cache_dir, allowed=settings.outside_folders)
     facts = assets.facts(expansion.local_files())
@@ -204,7 +204,9 @@ def ids_elsewhere(settings: Settings, named: Sequence[Path], cwd: Path, wanted: 
     if chosen.isdisjoint(project):
         return {}
     sources, _ = read_sources([path for path in project if path not in chosen], settings.root)
-    expansion = expand(sources, FragmentFiles(settings.root), settings.limits, ids_only=True)
+    expansion = expand(
+        sources, FragmentFiles(settings.root), settings.limits, ids_only=True, specs=SpecFiles(settings.root)
+    )
     places: dict[str, list[str]] = {}
     for draft in expansion.drafts:
         if draft.id in wanted and "id" not in draft.failed:

@@ -147,6 +147,27 @@ MUTANTS = (
         ("tests/core/test_limits.py",),
     ),
     Mutant(
+        "uses: a name two used files define is taken from the first, silently",
+        "renderspec/core/expansion.py",
+        "                if (present.spec, present.path) == (defined.spec, defined.path):\n",
+        "                if True:\n",
+        ("tests/core/test_uses.py",),
+    ),
+    Mutant(
+        "voices per shot: a shot's own voice file is never checked",
+        "renderspec/core/planning.py",
+        "    if item.voice is None or item.voice_origin is None or rule is None:\n",
+        "    if True:\n",
+        ("tests/core/test_media_voices.py",),
+    ),
+    Mutant(
+        "takes: take 1 gets a seed of its own too (adding takes re-renders the shot)",
+        "renderspec/core/expansion.py",
+        "            if number > 1 and not self.ids_only:\n",
+        "            if not self.ids_only:\n",
+        ("tests/core/test_takes.py",),
+    ),
+    Mutant(
         "5: plan does not compare a cache object's size with its record",
         "renderspec/store.py",
         '            return os.stat(f"{base}/video.mp4").st_size == size and os.path.isfile(f"{base}/meta.json")\n',
@@ -199,11 +220,14 @@ MUTANTS = (
         ("tests/test_untrusted.py::test_journal_keys_that_are_paths_touch_nothing_outside_the_project",),
     ),
     Mutant(
-        "8: fragments are checked by their written path only, not resolved",
+        "8: fragments and used spec files are checked by their written path only, not resolved",
         "renderspec/loading.py",
-        "        if not resolved.is_relative_to(self._real_root):\n",
-        "        if False:\n",
-        ("tests/test_untrusted.py::test_a_fragment_through_a_symlink_out_of_the_project_is_refused",),
+        "    if not resolved.is_relative_to(real_root):\n",
+        "    if False:\n",
+        (
+            "tests/test_untrusted.py::test_a_fragment_through_a_symlink_out_of_the_project_is_refused",
+            "tests/test_untrusted.py::test_a_shared_spec_file_through_a_symlink_out_of_the_project_is_refused",
+        ),
     ),
     Mutant(
         "8: references outside the project are read",
