@@ -168,6 +168,13 @@ MUTANTS = (
         ("tests/core/test_takes.py",),
     ),
     Mutant(
+        "continuity: a still without frame = ... is taken as the whole render",
+        "renderspec/core/expansion.py",
+        '            return "last"\n',
+        "            return None\n",
+        ("tests/core/test_continuity.py",),
+    ),
+    Mutant(
         "5: plan does not compare a cache object's size with its record",
         "renderspec/store.py",
         '            return os.stat(f"{base}/video.mp4").st_size == size and os.path.isfile(f"{base}/meta.json")\n',

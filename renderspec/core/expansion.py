@@ -30,6 +30,7 @@ from renderspec.core.model import (
     MediaItem,
     Reference,
     RemoteFile,
+    RenderOf,
     ShotDraft,
     SourceFile,
 )
@@ -38,6 +39,7 @@ from renderspec.core.rules import MediaType
 from renderspec.core.spec import (
     MEDIA_TAG,
     PARAMETER_FIELDS,
+    RENDER_TAG,
     SHOT_FIELDS,
     TABLE_FIELDS,
     TEXT_TAG,
@@ -45,6 +47,7 @@ from renderspec.core.spec import (
     MediaSpec,
     Parameters,
     RefSpec,
+    RenderSpec,
     ShotSpec,
 )
 from renderspec.core.templating import (
@@ -78,6 +81,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _M = TypeVar("_M", bound=BaseModel)
 _TOML_LINE = re.compile(r"\((?:at line (\d+), column (\d+)|at end of document)\)")
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_FRAMES = ("first", "last")
 _NAMESPACES = {"refs": "reference", "vars": "variable", "defaults": "default"}
 _USES_PLACE = "to use other spec files, write uses = [...] at the top of the file, before any [table]"
 
@@ -572,8 +576,15 @@ class _FileExpander:
                 continue
             kind = MediaType.REFERENCE_IMAGE if spec.image is not None else MediaType.REFERENCE_VIDEO
             key = "image" if spec.image is not None else "video"
+            written = spec.image if spec.image is not None else spec.video
+            assert written is not None
             file = self.file_ref(
-                (*path, key), spec.image or spec.video or "", spec.sha256, self.vars, pin_path=(*path, "sha256")
+                (*path, key),
+                written,
+                spec.sha256,
+                self.vars,
+                pin_path=(*path, "sha256"),
+                whole_render=kind is MediaType.REFERENCE_VIDEO,
             )
             voice = None
             if spec.voice is not None:
@@ -591,7 +602,7 @@ class _FileExpander:
     def file_ref(
         self,
         path: Path,
-        raw: str,
+        raw: str | RenderSpec,
         pin: str | None,
         context: Mapping[str, Any],
         *,
@@ -599,8 +610,10 @@ class _FileExpander:
         spec: str | None = None,
         pin_path: Path | None = None,
         field_name: str | None = None,
+        whole_render: bool = False,
     ) -> FileRef | None:
-        """The file a spec value names: a path relative to the file it is written in (`spec`), or a URL."""
+        """The file a spec value names: a path relative to the file it is written in (`spec`), a
+        URL, or another shot's render. `whole_render`: a table means the video, not one frame."""
         spec = spec or self.path
         if pin is not None and not _SHA256.fullmatch(pin):
             self.problem(
@@ -610,6 +623,17 @@ class _FileExpander:
                 spec=spec,
             )
             return None
+        if isinstance(raw, RenderSpec):
+            render = self.render_of(path, raw, context, shot=shot, spec=spec, whole=whole_render)
+            if render is not None and pin is not None:
+                self.problem(
+                    pin_path or path,
+                    "sha256 pins only apply to URLs; a render is hashed when it is made",
+                    shot=shot,
+                    severity=Severity.WARNING,
+                    spec=spec,
+                )
+            return render
         text = self.render(path, raw, context, shot=shot, spec=spec, field_name=field_name)
         if text is None:
             return None
@@ -645,6 +669,81 @@ class _FileExpander:
             )
         joined = text if posixpath.isabs(text) else posixpath.join(posixpath.dirname(spec), text)
         return LocalFile(path=posixpath.normpath(joined))
+
+    def render_of(
+        self, path: Path, raw: RenderSpec, context: Mapping[str, Any], *, shot: str | None, spec: str, whole: bool
+    ) -> RenderOf | None:
+        """`{ shot = "walk", frame = "last" }`: whether that shot exists is the planner's to say."""
+        shot_id = self.render((*path, "shot"), raw.shot, context, shot=shot, spec=spec)
+        if shot_id is None:
+            return None
+        shot_id = shot_id.strip()
+        if not shot_id:
+            self.problem(
+                (*path, "shot"),
+                'is empty; name the shot whose render to use, e.g. { shot = "garden-walk" }',
+                shot=shot,
+                spec=spec,
+            )
+            return None
+        if not _ID_PATTERN.fullmatch(shot_id):
+            self.problem(
+                (*path, "shot"),
+                f"{shown(shot_id, 40)} is not a shot id (letters, digits, '.', '_' and '-')",
+                shot=shot,
+                spec=spec,
+            )
+            return None
+        if whole:
+            if raw.frame is not None:
+                self.problem(
+                    (*path, "frame"),
+                    "a reference video is the whole render of the shot; to use one frame, write "
+                    'image = { shot = "...", frame = ... } instead',
+                    shot=shot,
+                    spec=spec,
+                )
+                return None
+            return RenderOf(shot=shot_id)
+        frame = self.frame((*path, "frame"), raw.frame, context, shot=shot, spec=spec)
+        return None if frame is None else RenderOf(shot=shot_id, frame=frame)
+
+    def frame(
+        self, path: Path, raw: str | int | float | None, context: Mapping[str, Any], *, shot: str | None, spec: str
+    ) -> str | float | None:
+        """The still to take: "first", "last" (when not given) or seconds ≥ 0 as a float; None when bad."""
+        if raw is None:
+            return "last"
+        value: str | int | float = raw
+        templated = isinstance(raw, str) and is_template(raw)
+        if isinstance(raw, str):
+            rendered = self.render(path, raw, context, shot=shot, spec=spec)
+            if rendered is None:
+                return None
+            value = rendered.strip()
+            if value in _FRAMES:
+                return value
+            if templated and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", value):
+                value = float(value)
+            else:
+                hint = "; write seconds without quotes" if re.fullmatch(r"[+-]?[\d.]+", value) else ""
+                self.problem(
+                    path,
+                    f'must be "first", "last" or a number of seconds from the start, got {shown(value)}{hint}',
+                    shot=shot,
+                    spec=spec,
+                )
+                return None
+        seconds = float(value)
+        if not math.isfinite(seconds) or seconds < 0:
+            self.problem(
+                path,
+                f"{value} is not a time in the render; give seconds from the start (0 or more)",
+                shot=shot,
+                spec=spec,
+            )
+            return None
+        return seconds
 
     def render(
         self,
@@ -1154,11 +1253,13 @@ _TYPE_NAMES = {
 
 
 _TABLE_MESSAGES: dict[tuple[str | None, str], str] = {
+    (RENDER_TAG, "frame"): 'must be "first", "last" or a number of seconds from the start',
     (MEDIA_TAG, "voice"): "must be a voice file's path (or URL) for this shot, or false to leave the voice out",
 }
 _STRING_OR_TABLE_MESSAGES = {
     "media": 'must be a reference\'s name, or a table such as { ref = "mia", voice = false }',
 }
+_FILE_MESSAGE = 'must be a file path (relative to this file), an https:// URL, or a table such as { shot = "walk" }'
 
 
 def _type_message(detail: Mapping[str, Any], table: str | None, name: str) -> str:
@@ -1167,7 +1268,7 @@ def _type_message(detail: Mapping[str, Any], table: str | None, name: str) -> st
     got = _toml_type(detail.get("input"))
     loc = detail["loc"]
     if loc and loc[-1] == TEXT_TAG:  # neither a string nor a table
-        return f"{_STRING_OR_TABLE_MESSAGES.get(name, 'must be a string or a table')}, got {got}"
+        return f"{_STRING_OR_TABLE_MESSAGES.get(name, _FILE_MESSAGE)}, got {got}"
     if (table, name) in _TABLE_MESSAGES:
         return f"{_TABLE_MESSAGES[table, name]}, got {got}"
     expected = _TYPE_NAMES.get(str(detail["type"]))

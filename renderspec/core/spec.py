@@ -2,9 +2,9 @@
 
 Values that the API needs typed (duration, seed, booleans) may also be written as template
 strings such as "{{ d }}"; those are rendered and typed during expansion, so the shape here
-accepts either the typed value or a string. A media entry is either a string or a table
-(`media = [{ ref = "ava", voice = false }]`): the table branch is chosen by the value's type
-alone, so an error speaks about the form that was written.
+accepts either the typed value or a string. A few values are either a string or a table
+(`first_frame = { shot = "walk" }`, `media = [{ ref = "ava", voice = false }]`): the table
+branch is chosen by the value's type alone, so an error speaks about the form that was written.
 """
 
 from __future__ import annotations
@@ -29,11 +29,23 @@ TypedBool = StrictBool | StrictStr
 
 # Union branch names in validation errors' locations; expansion drops them from what it shows.
 TEXT_TAG = "tag:text"
+RENDER_TAG = "tag:render"
 MEDIA_TAG = "tag:media"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RenderSpec(_Strict):
+    """Another shot's render as a file: `{ shot = "walk", frame = "last" }`.
+
+    `frame` is "first", "last" (the default for a still) or seconds from the start; a reference
+    `video = { shot = ... }` is the whole render and takes no frame. Both may be templates.
+    """
+
+    shot: StrictStr
+    frame: StrictStr | StrictInt | StrictFloat | None = None
 
 
 class MediaSpec(_Strict):
@@ -53,6 +65,8 @@ def _text_or(tag: str) -> Any:
     return Discriminator(lambda value: tag if isinstance(value, dict) else TEXT_TAG)
 
 
+FileSpec = Annotated[Annotated[StrictStr, Tag(TEXT_TAG)] | Annotated[RenderSpec, Tag(RENDER_TAG)], _text_or(RENDER_TAG)]
+"""A file: a path relative to the spec file, an https:// URL, or another shot's render."""
 MediaEntry = Annotated[Annotated[StrictStr, Tag(TEXT_TAG)] | Annotated[MediaSpec, Tag(MEDIA_TAG)], _text_or(MEDIA_TAG)]
 """A reference's name, or a table naming it with a voice of this shot's own."""
 
@@ -60,8 +74,8 @@ MediaEntry = Annotated[Annotated[StrictStr, Tag(TEXT_TAG)] | Annotated[MediaSpec
 class RefSpec(_Strict):
     """A named reference: exactly one image or video, optionally with a voice clip."""
 
-    image: StrictStr | None = None
-    video: StrictStr | None = None
+    image: FileSpec | None = None
+    video: FileSpec | None = None
     voice: StrictStr | None = None
     sha256: StrictStr | None = None
     voice_sha256: StrictStr | None = None
@@ -78,7 +92,7 @@ class Parameters(_Strict):
     watermark: TypedBool | None = None
     seed: TypedInt | None = None
     negative_prompt: StrictStr | None = None
-    first_frame: StrictStr | None = None
+    first_frame: FileSpec | None = None
     extra: dict[str, Any] | None = None
     takes: TypedInt | None = None
     """How many renders of the shot to make (`<id>.take1`...), each with its own seed."""
@@ -109,6 +123,7 @@ PARAMETER_FIELDS = tuple(Parameters.model_fields)
 SHOT_FIELDS = tuple(ShotSpec.model_fields)
 TOP_LEVEL_FIELDS = tuple(SpecDocument.model_fields)
 TABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    RENDER_TAG: tuple(RenderSpec.model_fields),
     MEDIA_TAG: tuple(MediaSpec.model_fields),
 }
 """The keys each table form allows, by its union branch name (for unknown-key messages)."""
