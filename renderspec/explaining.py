@@ -196,6 +196,8 @@ def _explain_one(
         explanation.summary = f"unchanged: cached ({key})"
     elif shot.state is State.REMOTE:
         explanation.summary = f"unchanged: on the remote cache ({key}); a build fetches it"
+    elif shot.state is State.WAITING and before is None:
+        explanation.summary = f"new shot, {shot.reasons[0]}: it renders once that render exists"
     elif before is None:
         explanation.summary = "new shot: nothing to compare"
     elif before.key == shot.key:
@@ -203,6 +205,10 @@ def _explain_one(
     else:
         old = f"key {before.key[:12]}…"
         explanation.summary = f"changed since the render the lock remembers ({old}; now {key})"
+        if shot.state is State.WAITING:  # its key is provisional: the upstream's new render decides it
+            explanation.summary = (
+                f"{shot.reasons[0]}: it renders again once that render exists (the lock's render is {old})"
+            )
         if before.payload is None:
             unset = "" if remote_configured else " (no remote cache is configured to read it from)"
             explanation.notes.append(

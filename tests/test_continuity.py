@@ -131,6 +131,9 @@ def test_editing_the_upstream_renders_it_and_every_dependent(chain: Path, servic
     assert shots["walk"]["state"] == "stale" and shots["walk"]["reasons"] == ["prompt changed"]
     assert shots["bench"]["state"] == "waiting"
     assert shots["bench"]["reasons"] == ["waiting on walk (prompt changed)"]
+    explain = run_cli("explain", "bench", cwd=chain, env=env)
+    assert "waiting on walk (prompt changed): it renders again once that render exists" in explain.out
+    assert "the last frame of shot walk (first frame): " in explain.out and "→ not rendered yet" in explain.out
     build = run_cli("build", cwd=chain, env=env)
     assert build.code == 0, build.out + build.err
     assert "rendered 3" in build.out

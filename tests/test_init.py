@@ -7,7 +7,6 @@ import tomllib
 from pathlib import Path
 
 import jsonschema
-import pytest
 
 from renderspec.schema import settings_schema, spec_schema
 from renderspec.settings import load_settings

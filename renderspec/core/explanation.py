@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from renderspec.core.model import LocalFile, RemoteFile
+from renderspec.core.model import LocalFile, RemoteFile, RenderOf
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
@@ -241,14 +241,18 @@ def _where(live: Any, form: Any) -> str | None:
         return live.path
     if isinstance(live, RemoteFile):
         return live.url
+    if isinstance(live, RenderOf):
+        return live.label
     url = _table(form).get("url")
     return url if isinstance(url, str) else None
 
 
 def _digest(form: Any) -> str | None:
-    digest = _table(form).get("sha256")
+    digest = _table(form).get("sha256", _table(form).get("frame_of"))  # a still: its render's sha256
     if isinstance(digest, str):
         return digest
+    if "waits_on" in _table(form):
+        return "not rendered yet"
     url = _table(form).get("url")
     return url if isinstance(url, str) else None  # an unpinned URL: the link is its identity
 
