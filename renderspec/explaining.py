@@ -471,13 +471,13 @@ def run(
 ) -> int:
     """`renderspec explain [SHOT...]`: 0 explained, 2 invalid specs (an unknown id raises a SettingsError)."""
     from renderspec import reporting
-    from renderspec.core.selection import select
+    from renderspec.core.selection import select_shots
 
     plan = project.plan
     if not reporting.is_usable(plan, len(project.spec_files), err):
         return 2
     if patterns:
-        shots = select(plan.shots, [shot.id for shot in plan.shots], patterns)
+        shots = select_shots(plan.shots, patterns)
     else:
         shots = [shot for shot in plan.shots if shot.state.renders]
     explanations = explain(project, shots, root, remote_configured=remote)

@@ -67,6 +67,8 @@ def test_plan_lists_each_take_with_its_number_and_the_pick(hero: Path) -> None:
     header = next(index for index, line in enumerate(lines) if "hero: 3 takes" in line)
     assert "take 1" in lines[header + 1] and "take 2 (pick)" in lines[header + 2] and "take 3" in lines[header + 3]
     assert [s["id"] for s in _plan(hero, "--shot", "hero")] == ["hero.take1", "hero.take2", "hero.take3"]
+    explained = run_cli("explain", "hero", "--json", cwd=hero)
+    assert [shot["shot"] for shot in json.loads(explained.out)["shots"]] == ["hero.take1", "hero.take2", "hero.take3"]
 
 
 def test_build_renders_every_take_and_the_pick_is_the_shot(hero: Path, service: RunningEmulator) -> None:
