@@ -197,8 +197,7 @@ class Executor:
         self.events.stage(shot.id, f"waiting on {', '.join(shot.waiting_on)}")
         for ref in _upstream_refs(shot):
             if ref.upstream_key is None or ref.upstream_key not in ended:
-                why = f"it uses the render of {ref.shot}, which this build does not make (build that shot too)"
-                return ShotResult(shot, Outcome.SKIPPED, message=why)
+                continue  # not made by this build (fetched before it started, or in no cache): resolving tells
             await ended[ref.upstream_key].wait()
             before = by_key.get(ref.upstream_key)
             if before is None or before.outcome not in (Outcome.RENDERED, Outcome.CACHED):

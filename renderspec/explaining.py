@@ -476,10 +476,7 @@ def run(
     plan = project.plan
     if not reporting.is_usable(plan, len(project.spec_files), err):
         return 2
-    if patterns:
-        shots = select_shots(plan.shots, patterns)
-    else:
-        shots = [shot for shot in plan.shots if shot.state.renders]
+    shots = select_shots(plan.shots, patterns) if patterns else [shot for shot in plan.shots if shot.state.renders]
     explanations = explain(project, shots, root, remote_configured=remote)
     if as_json:
         reporting.write_json(document(explanations), out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,26 @@ prompt = "{{ mia }} stops"
         "specs/late.toml:14: shot after: first_frame: asks for the frame at 4.5 s of shot walk, which is 3 s long"
         in check.out
     )
+
+
+def test_a_teammate_without_the_lock_fetches_the_whole_chain(chain: Path, tmp_path: Path) -> None:
+    """The upstream comes from the remote before the build, so its dependent is keyed only then, and fetched too."""
+    share = tmp_path / "share"
+    share.mkdir()  # a mounted share: renderspec never creates one in its place
+    remote = f'\n[renderspec.remote]\nurl = "{share}"\n'
+    (chain / "renderspec.toml").write_text((chain / "renderspec.toml").read_text() + remote)
+    with start_in_thread(EmulatorOptions(latency=0.05)) as service:
+        assert run_cli("build", cwd=chain, env=env_for(service)).code == 0
+        paid = len(creates(service))
+        teammate = tmp_path / "teammate"
+        shutil.copytree(chain / "specs", teammate / "specs")
+        shutil.copy(chain / "renderspec.toml", teammate / "renderspec.toml")  # no lock, no cache, no renders
+        shots = _plan(teammate, env_for(service))
+        assert shots["walk"]["state"] == "remote" and shots["bench"]["state"] == "waiting"
+        build = run_cli("build", cwd=teammate, env=env_for(service))
+        assert build.code == 0, build.out + build.err
+        assert len(creates(service)) == paid  # nothing paid again
+        for shot_id in ("walk", "bench", "echo"):
+            assert (teammate / "renders" / f"{shot_id}.mp4").read_bytes() == (
+                chain / "renders" / f"{shot_id}.mp4"
+            ).read_bytes()
