@@ -441,6 +441,49 @@ MUTANTS = (
         "            records = {}\n",
         ("tests/test_explain.py",),
     ),
+    # -- issue 10: takes and continuity ------------------------------------------------------------
+    Mutant(
+        "the still sent downstream is the upstream's first frame, not its last",
+        "renderspec/media.py",
+        '        elif at == "last":\n            target = math.inf\n',
+        '        elif at == "last":\n            target = 0.0\n',
+        ("tests/test_continuity.py",),
+    ),
+    Mutant(
+        "a dependent's key ignores its upstream render (an upstream edit keeps the old dependent)",
+        "renderspec/core/keys.py",
+        '        return {"sha256": ref.sha256} if ref.frame is None else {"frame_of": ref.sha256, "at": ref.frame}\n',
+        '        return {"render_of": ref.shot, "frame": ref.frame}\n',
+        ("tests/test_continuity.py",),
+    ),
+    Mutant(
+        "a failed upstream does not skip its dependents",
+        "renderspec/executor.py",
+        "            if before is None or before.outcome not in (Outcome.RENDERED, Outcome.CACHED):\n",
+        "            if False:\n",
+        ("tests/test_continuity.py",),
+    ),
+    Mutant(
+        "build --shot does not pull in what the shot waits on",
+        "renderspec/build.py",
+        "    stack = [upstream for shot in chosen for upstream in shot.waiting_on]\n",
+        "    stack: list[str] = []\n",
+        ("tests/test_continuity.py",),
+    ),
+    Mutant(
+        "a take's seed is the shot's seed plus its number (take 1 no longer the shot as written)",
+        "renderspec/core/expansion.py",
+        "    return (seed + take - 1) % SEED_MODULUS\n",
+        "    return (seed + take) % SEED_MODULUS\n",
+        ("tests/test_takes.py",),
+    ),
+    Mutant(
+        "the pick is not materialised as renders/<shot>.mp4",
+        "renderspec/outputs.py",
+        "    return (shot.id, shot.take_of) if shot.take_of is not None and shot.picked else (shot.id,)\n",
+        "    return (shot.id,)\n",
+        ("tests/test_takes.py",),
+    ),
 )
 
 
