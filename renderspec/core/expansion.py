@@ -472,8 +472,8 @@ class _FileExpander:
             if len(reading) >= MAX_USES_DEPTH:
                 self.problem(
                     ("uses",),
-                    f"{shown(written)} is {MAX_USES_DEPTH} files deep in uses ({' → '.join(reading)}); "
-                    f"at most {MAX_USES_DEPTH} may be chained",
+                    f"{shown(written)} would make a chain of {len(reading) + 1} files through uses "
+                    f"({' → '.join(reading)} → ...); at most {MAX_USES_DEPTH} may be chained",
                 )
                 continue
             try:

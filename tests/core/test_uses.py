@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from renderspec.core.expansion import SpecRefused, expand
+from renderspec.core.expansion import MAX_USES_DEPTH, SpecRefused, expand
 from renderspec.core.model import LocalFile, SourceFile
 
 from .support import HEADER, IMAGE, STANDARD_FACTS, errors, messages, plan_text
@@ -252,3 +252,15 @@ def test_a_broken_used_file_is_reported_there_and_the_user_goes_on() -> None:
     assert errors(plan_text(text, shared={"specs/cast.toml": '[refs.x\nimage = "a.png"\n'})) == [
         "specs/cast.toml:1: invalid TOML (column 8): Expected ']' at the end of a table declaration"
     ]
+
+
+def test_a_chain_of_uses_deeper_than_the_limit_is_an_error_where_it_stops() -> None:
+    shared = {f"specs/u{n}.toml": uses(f"u{n + 1}.toml") + f"[vars]\nv{n} = {n}\n" for n in range(MAX_USES_DEPTH + 2)}
+    shared[f"specs/u{MAX_USES_DEPTH + 2}.toml"] = "[vars]\nlast = 1\n"
+    lines = errors(plan_text(uses("u0.toml"), shared=shared))
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"specs/u{MAX_USES_DEPTH - 2}.toml:1: uses: 'u{MAX_USES_DEPTH - 1}.toml' would make a chain of "
+        f"{MAX_USES_DEPTH + 1} files through uses (specs/s0.toml → specs/u0.toml → specs/u1.toml"
+    )
+    assert lines[0].endswith(f"at most {MAX_USES_DEPTH} may be chained")
