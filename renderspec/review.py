@@ -47,6 +47,7 @@ POSTER_BOX = (640, 640)  # the page shows players about 480 px wide: sharp on a 
 THUMB_BOX = (160, 160)
 SHEET_COLUMNS = 6
 SHEET_TILE = (240, 135)  # 16:9; other shapes are letterboxed. Six columns: 1,524 px, fits a PR comment
+SHEET_MAX_SHOTS = 120  # 20 rows, 3,800 px tall: a longer sheet is no use in a comment (the page has them all)
 _STILL_NAME = re.compile(r"[0-9a-f]{20}-[a-z0-9.-]+\.jpg")
 _CITATION = re.compile(r"\b(image|video) ([1-9][0-9]*)\b([^\w\s]*)", re.IGNORECASE)
 
@@ -401,7 +402,7 @@ class Stills:
         self.page_dir = page_dir
         self.warn = warn
         self.used: dict[str, Path] = {}
-        self.made = 0
+        self.by_url: dict[str, Path] = {}
 
     def still(self, name: str, produce: Callable[[], bytes], what: str) -> str | None:
         """The URL of the still `name` (made by `produce` when missing), or None when it cannot be made."""
@@ -416,9 +417,10 @@ class Stills:
                 self.warn(f"review: no picture of {what}: {error}")
                 return None
             write_atomic(path, data)
-            self.made += 1
+        url = relative_url(path, self.page_dir)
         self.used[name] = path
-        return relative_url(path, self.page_dir)
+        self.by_url[url] = path
+        return url
 
     def poster(self, video: Path, sha256: str, at: str | float, what: str) -> str | None:
         from renderspec.media import extract_frame, thumbnail_jpeg
@@ -439,9 +441,8 @@ class Stills:
         )
 
     def path_of(self, url: str | None) -> Path | None:
-        if url is None:
-            return None
-        return next((path for path in self.used.values() if relative_url(path, self.page_dir) == url), None)
+        """The file of a still this page shows, by its URL."""
+        return self.by_url.get(url) if url is not None else None
 
     def prune(self) -> int:
         """Removes the stills this page no longer shows (only files named as stills are)."""
@@ -628,11 +629,16 @@ def _cuts(folder: Path, stills: Stills) -> list[CutView]:
 
 
 def contact_sheet(views: Sequence[ShotView], stills: Stills) -> bytes:
-    """A PNG grid of every shot's poster frame with its id, at most 1,600 px wide (a pull-request comment)."""
+    """A PNG grid of the shots' poster frames with their ids, at most 1,600 px wide (a pull-request comment).
+
+    The first SHEET_MAX_SHOTS shots, in plan order; the heading says how many more the page has.
+    """
     import io
 
     from PIL import Image, ImageDraw, ImageFont
 
+    everything = views
+    views = views[:SHEET_MAX_SHOTS]
     tile_w, tile_h = SHEET_TILE
     gap, label_h, head_h = 12, 40, 44
     columns = max(1, min(SHEET_COLUMNS, len(views)))
@@ -642,10 +648,13 @@ def contact_sheet(views: Sequence[ShotView], stills: Stills) -> bytes:
     sheet = Image.new("RGB", (max(width, 480), height), (24, 24, 26))
     draw = ImageDraw.Draw(sheet)
     big, small = ImageFont.load_default(size=18), ImageFont.load_default(size=13)
-    rendered = sum(1 for view in views if view.video is not None)
+    rendered = sum(1 for view in everything if view.video is not None)
     heading = (
-        f"renderspec review: {_count(len(views), 'shot')}, {rendered} rendered, {len(views) - rendered} not rendered"
+        f"renderspec review: {_count(len(everything), 'shot')}, {rendered} rendered, "
+        f"{len(everything) - rendered} not rendered"
     )
+    if len(everything) > len(views):
+        heading += f"; the first {len(views)} shown"
     draw.text((gap, 14), heading, fill=(230, 230, 230), font=big)
     for number, view in enumerate(views):
         x = gap + (number % columns) * (tile_w + gap)
@@ -658,7 +667,7 @@ def contact_sheet(views: Sequence[ShotView], stills: Stills) -> bytes:
             image.thumbnail((tile_w, tile_h), Image.Resampling.LANCZOS)
             sheet.paste(image, (x + (tile_w - image.width) // 2, y + (tile_h - image.height) // 2))
         else:
-            word = "waiting" if view.shot.state is State.WAITING else "not rendered"
+            word = "no picture" if view.video else "waiting" if view.shot.state is State.WAITING else "not rendered"
             draw.rectangle((x, y, x + tile_w - 1, y + tile_h - 1), outline=(110, 110, 110), width=2)
             text_w = draw.textlength(word, font=big)
             draw.text((x + (tile_w - text_w) / 2, y + tile_h / 2 - 10), word, fill=(170, 170, 170), font=big)

@@ -5,6 +5,7 @@ These read the HTML itself; tests/test_review_browser.py opens the page in headl
 
 from __future__ import annotations
 
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -236,8 +237,11 @@ def test_stills_are_made_once_per_content_and_the_unused_ones_removed(project: P
     folder = project / "renders" / "review"
     first = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     assert len(first) == 4  # two posters, two reference thumbnails
+    page = project / "renders" / "index.html"
+    written = (page.read_bytes(), page.stat().st_mtime_ns)
     assert run_cli("review", cwd=project).code == 0
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == first  # nothing made again
+    assert (page.read_bytes(), page.stat().st_mtime_ns) == written  # the same page, not even rewritten
 
     write_png(project / "specs" / "refs" / "dress.png", colour=(0, 200, 0))
     (folder / "stranger.txt").write_text("not a still: left alone")
@@ -312,3 +316,15 @@ def test_invalid_specs_write_nothing(project: Path) -> None:
 @pytest.mark.parametrize("argv", [["review", "--bogus"], ["review", "--out"]])
 def test_usage_errors(project: Path, argv: list[str]) -> None:
     assert run_cli(*argv, cwd=project).code == 2
+
+
+def test_the_contact_sheet_of_a_long_storyboard_stops_at_a_size_a_comment_can_show(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from renderspec.review import SHEET_MAX_SHOTS, Stills, contact_sheet
+
+    views = [ShotView(shot=planned(f"s{number:03d}", index=number), missing="new") for number in range(130)]
+    data = contact_sheet(views, Stills(tmp_path / "review", tmp_path, print))
+    with Image.open(io.BytesIO(data)) as sheet:
+        assert sheet.width <= 1600
+        assert sheet.height == 44 + (SHEET_MAX_SHOTS // 6) * (135 + 40 + 12) + 12
