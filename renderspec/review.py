@@ -600,8 +600,8 @@ def _cuts(folder: Path, stills: Stills) -> list[CutView]:
 
     cuts: list[CutView] = []
     for path in sorted(folder.glob("*.mp4")) if folder.is_dir() else []:
-        if not path.is_file():
-            continue
+        if path.name.startswith(".") or not path.is_file():
+            continue  # a cut being written (a hidden temporary file), or not a file
         try:
             sha256 = file_sha256(path)
         except OSError as error:
@@ -722,7 +722,7 @@ def write_review(
     cut_note = f", {_count(len(cuts), 'cut')}" if cuts else ""
     print(
         f"review: wrote {shown}: {_count(len(views), 'shot')} ({rendered} rendered, "
-        f"{len(views) - rendered} not rendered){cut_note}; open file://{quote(str(page_path.resolve()))}",
+        f"{len(views) - rendered} not rendered){cut_note}; open {page_path.resolve().as_uri()}",
         file=out,
     )
     if sheet:
