@@ -396,6 +396,20 @@ MUTANTS = (
         "    return flat\n",
         ("tests/test_markdown.py",),
     ),
+    Mutant(
+        "the review page writes prompts unescaped",
+        "renderspec/review.py",
+        "    parts.append(_e(prompt[last:]))\n",
+        "    parts.append(prompt[last:])\n",
+        ("tests/test_review.py",),
+    ),
+    Mutant(
+        "the review page plays a render of other inputs (the lock's key is not compared)",
+        "renderspec/review.py",
+        "            or (key is not None and entry.key != key)\n",
+        "",
+        ("tests/test_review.py", "tests/test_review_browser.py"),
+    ),
 )
 
 

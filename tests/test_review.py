@@ -267,6 +267,17 @@ def test_a_changed_render_is_not_shown_as_the_shot(project: Path) -> None:
     assert "renders/one.mp4 is not there: renderspec build restores it from the cache" in page
 
 
+def test_a_stale_shot_shows_the_reason_not_its_older_render(project: Path) -> None:
+    (project / "specs" / "a.toml").write_text(SPEC)
+    _render(project)
+    (project / "specs" / "a.toml").write_text(SPEC.replace("on a hanger", "on a chair"))
+    assert run_cli("review", cwd=project).code == 0
+    page = (project / "renders" / "index.html").read_text()
+    assert [attrs["data-shot"] for attrs in Tags(page).all("video")] == ["one"]
+    assert "prompt changed: renderspec build renders it again" in page
+    assert (project / "renders" / "two.mp4").is_file()  # still there, just not shown as this shot
+
+
 def test_cuts_come_first_with_their_files(project: Path) -> None:
     (project / "specs" / "a.toml").write_text(SPEC)
     cuts = project / "renders" / "cuts"

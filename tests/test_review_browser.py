@@ -54,6 +54,13 @@ ratio = "9:16"
 prompt = "{{ mia }} walks the path of {{ walk }}."
 duration = 3
 """
+NOON = """
+[[shots]]
+id = "noon"
+media = ["dress"]
+prompt = "{{ dress }} dries in the sun."
+duration = %d
+"""
 
 LATER = """
 [[shots]]
@@ -82,17 +89,18 @@ def test_the_review_page_plays_offline_in_chromium(project: Path, tmp_path: Path
     fast(project)
     write_mp4(project / "specs" / "refs" / "walk.mp4", seconds=2.0, size=(320, 240))
     spec = project / "specs" / "a.toml"
-    spec.write_text(SPEC)
+    spec.write_text(SPEC + NOON % 2)
     built = run_cli("build", "--provider", "local", cwd=project)
     assert built.code == 0, built.out + built.err
-    spec.write_text(SPEC + LATER)  # a shot added since: not rendered
+    # since the build: noon made longer (stale: renders/noon.mp4 is its 2 s render), dusk added (new)
+    spec.write_text(SPEC + NOON % 4 + LATER)
     cut = write_mp4(project / "renders" / "cuts" / "master.mp4", seconds=2.5)
     run = run_cli("review", "--provider", "local", cwd=project)
     assert run.code == 0, run.err
     durations = {
         shot["id"]: shot["duration"] for shot in json.loads(run_cli("plan", "--json", cwd=project).out)["shots"]
     }
-    expected = {"dawn": 2, "walk": 3, "dusk": 4}
+    expected = {"dawn": 2, "walk": 3, "noon": 4, "dusk": 4}
     assert durations == expected
     cut_seconds = probe(cut).seconds
     assert cut_seconds is not None
@@ -127,8 +135,8 @@ def test_the_review_page_plays_offline_in_chromium(project: Path, tmp_path: Path
                     const image = new Image(); image.onload = () => done(image.naturalWidth);
                     image.onerror = () => done(0); image.src = v.poster; })))"""
             )
-            placeholder = page.evaluate(
-                "(() => { const p = document.querySelector('[data-shot=dusk]'); return [p.tagName, p.innerText]; })()"
+            placeholders = page.evaluate(
+                "['noon', 'dusk'].map(id => { const p = document.querySelector(`[data-shot=${id}]`); return [p.tagName, p.innerText]; })"
             )
             page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
         finally:
@@ -145,6 +153,7 @@ def test_the_review_page_plays_offline_in_chromium(project: Path, tmp_path: Path
         want = cut_seconds if player["cut"] else durations[player["shot"]]
         assert abs(player["duration"] - want) <= 0.1, (player, want)
     assert sorted(player["shot"] for player in players if player["shot"]) == ["dawn", "walk"]
-    assert placeholder[0] == "DIV" and "NOT RENDERED" in placeholder[1].upper()
+    for tag, text in placeholders:
+        assert tag == "DIV" and "NOT RENDERED" in text.upper()
     assert (tmp_path / "review.png").stat().st_size > 10_000
     assert seconds < 30, f"the browser part took {seconds:.1f} s"
