@@ -122,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
     _remote_flags(push, read_only=False, off=False)
 
+    review = commands.add_parser(
+        "review", help="write renders/index.html: the cuts, then every shot with its player, prompt, state and cost"
+    )
+    review.add_argument(
+        "--sheet", action="store_true", help="also write contact-sheet.png beside the page (poster frames with ids)"
+    )
+    review.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="where to write the page, or a folder for its index.html (default: renders/index.html)",
+    )
+    review.add_argument(
+        "--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute"
+    )
+
     gc = commands.add_parser("gc", help="drop cache entries that no current spec or the lock refers to")
     gc.add_argument("--dry-run", action="store_true", help="list what would be dropped")
 
@@ -345,6 +361,13 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         if args.command == "pull":
             return sharing.pull(settings, env, args.paths, args.shot, cwd, out, err, as_json=args.json)
         return sharing.push(settings, env, args.paths, cwd, out, err, everything=args.all, as_json=args.json)
+    if args.command == "review":
+        from renderspec.review import write_review
+
+        page = cwd / args.out if args.out else None
+        if page is not None and (page.is_dir() or str(args.out).endswith(("/", os.sep))):
+            page = page / "index.html"  # a folder: the page goes in it, as index.html
+        return write_review(settings, cwd, out, err, page=page, sheet=args.sheet)
     if args.command in ("gc", "clean", "verify"):
         from renderspec import housekeeping
 

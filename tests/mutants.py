@@ -483,6 +483,18 @@ MUTANTS = (
         "    return (shot.id, shot.take_of) if shot.take_of is not None and shot.picked else (shot.id,)\n",
         "    return (shot.id,)\n",
         ("tests/test_takes.py",),
+        "the review page writes prompts unescaped",
+        "renderspec/review.py",
+        "    parts.append(_e(prompt[last:]))\n",
+        "    parts.append(prompt[last:])\n",
+        ("tests/test_review.py",),
+    ),
+    Mutant(
+        "the review page plays a render of other inputs (the lock's key is not compared)",
+        "renderspec/review.py",
+        "            or (key is not None and entry.key != key)\n",
+        "",
+        ("tests/test_review.py", "tests/test_review_browser.py"),
     ),
 )
 
