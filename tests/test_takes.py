@@ -120,3 +120,22 @@ def test_takes_without_a_seed_get_seeds_from_the_shot_id(hero: Path) -> None:
     assert first[0] is None  # take 1 is the shot as written
     assert all(isinstance(seed, int) and 0 <= seed < 2**31 for seed in first[1:]) and first[1] != first[2]
     assert [s["request"]["parameters"].get("seed") for s in _plan(hero)[:3]] == first  # deterministic
+
+
+def test_another_shot_using_a_shot_with_takes_uses_its_pick(hero: Path) -> None:
+    spec = hero / "specs" / "hero.toml"
+    spec.write_text(
+        HERO
+        + """
+[[shots]]
+id = "after"
+media = ["mia"]
+first_frame = { shot = "hero" }
+prompt = "{{ mia }} turns away"
+"""
+    )
+    after = next(s for s in _plan(hero) if s["id"] == "after")
+    assert after["upstream"] == ["hero.take2"] and after["waiting_on"] == ["hero.take2"]
+    spec.write_text(spec.read_text().replace("pick = 2", "pick = 3"))
+    after = next(s for s in _plan(hero) if s["id"] == "after")
+    assert after["upstream"] == ["hero.take3"]
