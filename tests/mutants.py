@@ -483,6 +483,8 @@ MUTANTS = (
         "    return (shot.id, shot.take_of) if shot.take_of is not None and shot.picked else (shot.id,)\n",
         "    return (shot.id,)\n",
         ("tests/test_takes.py",),
+    ),
+    Mutant(
         "the review page writes prompts unescaped",
         "renderspec/review.py",
         "    parts.append(_e(prompt[last:]))\n",
