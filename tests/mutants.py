@@ -78,15 +78,15 @@ MUTANTS = (
     Mutant(
         "the core imports an edge module (from renderspec import fsutil)",
         "renderspec/core/keys.py",
-        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\n",
-        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\nfrom renderspec import fsutil  # noqa: F401\n",
+        "from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, RenderOf\n",
+        "from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, RenderOf\nfrom renderspec import fsutil  # noqa: F401\n",
         ("tests/core/test_purity.py",),
     ),
     Mutant(
         "the core imports an edge module (import renderspec.manifest)",
         "renderspec/core/keys.py",
-        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\n",
-        "from renderspec.core.model import FileFacts, LocalFile, RemoteFile\nimport renderspec.manifest  # noqa: F401\n",
+        "from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, RenderOf\n",
+        "from renderspec.core.model import FileFacts, FileRef, LocalFile, RemoteFile, RenderOf\nimport renderspec.manifest  # noqa: F401\n",
         ("tests/core/test_purity.py",),
     ),
     # -- one per numbered item of the trust issue --------------------------------------------------
@@ -393,8 +393,8 @@ MUTANTS = (
     Mutant(
         "shards chosen by position in the plan (an added shot moves the others)",
         "renderspec/core/shards.py",
-        "    for shot in shots:\n        (mine if shard.owns(shot.key) else others).append(shot)\n",
-        "    for position, shot in enumerate(shots):\n"
+        "    for shot in listed:\n        (mine if shard.owns(_chain_root(shot, by_id).key) else others).append(shot)\n",
+        "    for position, shot in enumerate(listed):\n"
         "        (mine if position % shard.count == shard.index - 1 else others).append(shot)\n",
         ("tests/test_ci_controls.py::test_a_shards_share_does_not_move_when_an_unrelated_shot_is_added",),
     ),
