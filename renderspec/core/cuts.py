@@ -99,8 +99,9 @@ class _CutReader:
         self.locator = locator
         self.problems: list[Problem] = []
 
-    def problem(self, path: Path, field: str, message: str) -> None:
-        self.problems.append(Problem(file=self.spec, line=self.locator.line_of(path), field=field, message=message))
+    def problem(self, path: Path, field: str, message: str, line: int | None = None) -> None:
+        where = line if line is not None else self.locator.line_of(path)
+        self.problems.append(Problem(file=self.spec, line=where, field=field, message=message))
 
     def cut(self, name: str, table: Any) -> Cut | None:
         path: Path = ("cuts", name)
@@ -155,10 +156,10 @@ class _CutReader:
         return None
 
     def entry(self, item: Any, path: Path, field: str, position: int) -> CutEntry | None:
-        line = self.locator.line_of(path)
+        line = self.locator.item_line(path[:-1], position)
         if isinstance(item, str):
             if not item:
-                self.problem(path, field, "is an empty shot id")
+                self.problem(path, field, "is an empty shot id", line)
                 return None
             return CutEntry(shot=item, position=position, line=line)
         if not isinstance(item, dict):
@@ -166,42 +167,44 @@ class _CutReader:
                 path,
                 field,
                 f'must be a shot id or {{ shot = "ID", in = SECONDS, out = SECONDS }}, got {_toml_type(item)}',
+                line,
             )
             return None
         before = len(self.problems)
         for key in item:
             if key not in ENTRY_FIELDS:
-                self.problem((*path, key), f"{field}.{key}", _unknown(str(key), ENTRY_FIELDS))
+                self.problem((*path, key), f"{field}.{key}", _unknown(str(key), ENTRY_FIELDS), line)
         shot = item.get("shot")
         if not isinstance(shot, str) or not shot:
             got = "nothing" if shot is None else _toml_type(shot)
-            self.problem(path, f"{field}.shot", f"must be the id of a shot, got {got}")
-        start = self.seconds(item.get("in"), (*path, "in"), f"{field}.in")
-        end = self.seconds(item.get("out"), (*path, "out"), f"{field}.out")
+            self.problem(path, f"{field}.shot", f"must be the id of a shot, got {got}", line)
+        start = self.seconds(item.get("in"), (*path, "in"), f"{field}.in", line)
+        end = self.seconds(item.get("out"), (*path, "out"), f"{field}.out", line)
         if end is not None and end <= (start or 0.0):
             was = f"in = {_seconds(start)} s" if start is not None else "the shot's start (no `in`)"
             self.problem(
                 (*path, "out"),
                 f"{field}.out",
                 f"out = {_seconds(end)} s is not after {was}; `out` is where the shot stops, in seconds from its start",
+                line,
             )
         if len(self.problems) > before or not isinstance(shot, str):
             return None
         return CutEntry(shot=shot, start=start, end=end, position=position, line=line)
 
-    def seconds(self, value: Any, path: Path, field: str) -> float | None:
+    def seconds(self, value: Any, path: Path, field: str, line: int | None) -> float | None:
         if value is None:
             return None
         name = str(path[-1])
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(path, field, f"must be a number of seconds, got {_toml_type(value)}")
+            self.problem(path, field, f"must be a number of seconds, got {_toml_type(value)}", line)
             return None
         if not math.isfinite(value):
-            self.problem(path, field, f"must be a finite number of seconds, got {value}")
+            self.problem(path, field, f"must be a finite number of seconds, got {value}", line)
             return None
         if value < 0:
             self.problem(
-                path, field, f"{name} = {_seconds(value)} s is negative; times count from the shot's start (0)"
+                path, field, f"{name} = {_seconds(value)} s is negative; times count from the shot's start (0)", line
             )
             return None
         return float(value)

@@ -130,9 +130,9 @@ def test_entries_are_checked_against_the_planned_shots_with_suggestions() -> Non
     )
     problems = [p.format() for p in cut_problems(cuts, planned())]
     assert problems == [
-        "specs/cuts.toml:2: cuts.master.shots[0]: no shot has the id 's01-dwan'; did you mean 's01-dawn'?",
-        "specs/cuts.toml:2: cuts.master.shots[1].in: in = 4 s is at or past the end of shot s02-walk (4 s long)",
-        "specs/cuts.toml:2: cuts.master.shots[2].out: out = 5.5 s is past the end of shot s01-dawn (5 s long); "
+        "specs/cuts.toml:3: cuts.master.shots[0]: no shot has the id 's01-dwan'; did you mean 's01-dawn'?",
+        "specs/cuts.toml:4: cuts.master.shots[1].in: in = 4 s is at or past the end of shot s02-walk (4 s long)",
+        "specs/cuts.toml:5: cuts.master.shots[2].out: out = 5.5 s is past the end of shot s01-dawn (5 s long); "
         "leave `out` out to play it to its end",
     ]
 
