@@ -96,7 +96,11 @@ def run_cut(
                 file=err,
             )
             return EXIT_INVALID
-        return make_cuts(settings, project, names, out, err, force=force, announce_none=True)
+        seen = len(project.store.warnings)
+        code = make_cuts(settings, project, names, out, err, force=force, announce_none=True)
+        for warning in dict.fromkeys(project.store.warnings[seen:]):  # a damaged entry: that shot was a slate
+            print(f"renderspec: warning: {warning}", file=err)
+        return code
 
 
 def make_cuts(
@@ -114,8 +118,6 @@ def make_cuts(
     Call it holding the workspace lock, after the shots are built (`build` does): renders are taken
     from the cache, shots without one become slates.
     """
-    import av
-
     from renderspec import reporting
 
     cuts, problems = declared_cuts(settings, project.spec_files)
@@ -146,7 +148,7 @@ def make_cuts(
     for cut in chosen:
         try:
             print(_make(cut, resolver, folder, memo, settings, force=force), file=out, flush=True)
-        except (InvalidOutput, av.FFmpegError, OSError, ValueError) as error:  # a damaged render, a full disk
+        except (InvalidOutput, OSError, ValueError) as error:  # a damaged render, a full disk
             failed += 1
             print(f"renderspec: error: cut {cut.name}: {_reason(error)}; it was not written", file=err)
         with contextlib.suppress(StorageError):  # the memo only saves work
@@ -202,8 +204,6 @@ class _Renders:
 
 
 def _make(cut: Cut, renders: _Renders, folder: Path, memo: CutMemo, settings: Settings, *, force: bool) -> str:
-    from renderspec.cutting import Piece, write_cut
-
     started = time.monotonic()
     entries = renders.shots(cut)
     shots = [shot for shot, _ in entries]
@@ -213,6 +213,10 @@ def _make(cut: Cut, renders: _Renders, folder: Path, memo: CutMemo, settings: Se
     record = memo.current(cut.name, key, video_path)
     made: CutVideo | None = None
     if record is None or force:
+        import av  # the encoder's libraries load only when a cut is encoded
+
+        from renderspec.cutting import Piece, write_cut
+
         pieces = [
             Piece(
                 label=shot.entry.shot,
@@ -225,7 +229,11 @@ def _make(cut: Cut, renders: _Renders, folder: Path, memo: CutMemo, settings: Se
             )
             for shot, video in entries
         ]
-        made = write_cut(pieces, video_path, size=cut.size, check=_verify)
+        try:
+            made = write_cut(pieces, video_path, size=cut.size, check=_verify)
+        except av.FFmpegError as error:  # a render the cache verified should decode: say which file did not
+            where = f" ({_relative(Path(error.filename), settings.root)})" if error.filename else ""
+            raise InvalidOutput(f"a render could not be read{where}: {error.strerror or error}") from error
         record = memo.note(cut.name, key, video_path, made, shots)
     written = _write_interchange(cut, key, record, entries, renders, folder, settings)
     slates = [shot.entry.shot for shot in shots if shot.is_slate]
@@ -405,7 +413,7 @@ class CutMemo:
             "version": MEMO_VERSION,
             "cuts": {name: record.as_json() for name, record in sorted(self.records.items())},
         }
-        write_atomic(self.path, (json.dumps(document, indent=1) + "\n").encode())
+        write_atomic(self.path, (json.dumps(document, separators=(",", ":")) + "\n").encode())
         self._dirty = False
 
 

@@ -221,3 +221,17 @@ def test_a_damaged_memo_is_a_miss_not_a_crash(storyboard: Path) -> None:
     run = run_cli("cut", cwd=storyboard, env=LOCAL)
     assert run.code == 0 and "cut master: wrote" in run.out and "cut quick: wrote" in run.out
     assert set(json.loads(memo.read_text())["cuts"]) == {"master", "quick"}
+
+
+def test_a_render_that_does_not_decode_fails_its_cut_with_a_message(storyboard: Path) -> None:
+    build(storyboard, "--no-cuts")
+    lock = (storyboard / "renderspec.lock").read_text()
+    key = lock.split("[shots.c-look]")[1].split('key = "')[1].split('"')[0]
+    video = storyboard / "cache" / "objects" / key[:2] / key / "video.mp4"
+    video.chmod(0o644)
+    video.write_bytes(b"\0" * video.stat().st_size)  # same size, so the cache's stat check passes
+    run = run_cli("cut", cwd=storyboard, env=LOCAL)
+    assert run.code == 1
+    assert "renderspec: error: cut master: a render could not be read" in run.err
+    assert "it was not written" in run.err
+    assert not (storyboard / "renders" / "cuts" / "master.mp4").exists()
