@@ -113,6 +113,7 @@ class _Source:
     extradata: bytes | None
     seconds: float
     channels: int  # 0: no audio
+    packets: list[tuple[int, int, bool]]  # each video packet's pts, dts and keyframe flag (read, not decoded)
 
 
 def write_cut(
@@ -170,6 +171,7 @@ def _even(size: tuple[int, int]) -> tuple[int, int]:
 
 
 def _probe(path: Path) -> _Source:
+    """The render's header, and the timing of its video packets (demuxed in the same pass, nothing decoded)."""
     with av.open(os.fspath(path)) as container:
         if not container.streams.video:
             raise av.error.InvalidDataError(0, "no video stream", os.fspath(path))
@@ -185,7 +187,11 @@ def _probe(path: Path) -> _Source:
         else:
             seconds = float(video.frames / fps) if video.frames and fps else 0.0
         audio = container.streams.audio[0] if container.streams.audio else None
-        channels = audio.codec_context.channels if audio is not None else 0
+        packets = [
+            (packet.pts, packet.dts, packet.is_keyframe)
+            for packet in container.demux(video)
+            if packet.pts is not None and packet.dts is not None
+        ]
         return _Source(
             path=path,
             width=context.width,
@@ -196,7 +202,8 @@ def _probe(path: Path) -> _Source:
             time_base=base,
             extradata=context.extradata,
             seconds=seconds,
-            channels=channels,
+            channels=audio.codec_context.channels if audio is not None else 0,
+            packets=packets,
         )
 
 
@@ -252,12 +259,7 @@ def _packets_to_copy(piece: Piece, source: _Source, fps: Fraction) -> _Copy:
     if ticks_exact.denominator != 1:
         raise _CannotCopy(f"{piece.label}'s time base does not hold whole frames")
     ticks = int(ticks_exact)
-    packets: list[tuple[int, int, bool]] = []
-    with av.open(os.fspath(source.path)) as container:
-        for packet in container.demux(container.streams.video[0]):
-            if packet.pts is None or packet.dts is None:
-                continue
-            packets.append((packet.pts, packet.dts, packet.is_keyframe))
+    packets = source.packets
     if not packets:
         raise _CannotCopy(f"{piece.label} has no video packets")
     ordered = sorted(pts for pts, _, _ in packets)
@@ -297,8 +299,14 @@ def _write_copied(
         last_dts: int | None = None
         for item in plan:
             shift = frame * item.ticks - item.first_pts
+            span = Span(item.piece.label, frame, item.frames, item.piece.start, item.source.seconds)
+            sound = _Sound(audio, item.piece.start, _samples(span, fps))
             with av.open(os.fspath(item.source.path)) as container:
-                for packet in container.demux(container.streams.video[0]):
+                streams = [container.streams.video[0], *container.streams.audio[:1]]
+                for packet in container.demux(*streams):
+                    if packet.stream.type == "audio":
+                        sound.decode(packet)
+                        continue
                     if packet.pts is None or packet.dts is None or not item.first_pts <= packet.pts < item.end_pts:
                         continue
                     packet.pts += shift
@@ -308,8 +316,7 @@ def _write_copied(
                     last_dts = packet.dts
                     packet.stream = video
                     output.mux(packet)
-            span = Span(item.piece.label, frame, item.frames, item.piece.start, item.source.seconds)
-            audio.add(item.piece.video, item.piece.start, _samples(span, fps))
+            audio.add(sound.samples())
             spans.append(span)
             frame += item.frames
         audio.close()
@@ -350,7 +357,7 @@ def _write_encoded(
                 number += 1
                 for packet in video.encode(frame):
                     output.mux(packet)
-            audio.add(piece.video, piece.start, _samples(span, fps))
+            audio.add(_pcm(piece.video, piece.start, _samples(span, fps), audio))
         for packet in video.encode():
             output.mux(packet)
         audio.close()
@@ -532,8 +539,8 @@ class _AudioTrack:
         self.pending = np.zeros((self.channels, 0), dtype=np.float32)
         self.written = 0
 
-    def add(self, path: Path | None, start: float, samples: int) -> None:
-        pcm = _pcm(path, start, samples, self.layout, self.channels)
+    def add(self, pcm: np.ndarray) -> None:
+        """Appends the entry's samples (exactly its share): whole AAC frames are encoded, the rest waits."""
         self.pending = np.concatenate([self.pending, pcm], axis=1)
         whole = self.pending.shape[1] // AUDIO_FRAME * AUDIO_FRAME
         for offset in range(0, whole, AUDIO_FRAME):
@@ -556,30 +563,52 @@ class _AudioTrack:
             self.output.mux(packet)
 
 
-def _pcm(path: Path | None, start: float, samples: int, layout: str, channels: int) -> np.ndarray:
-    """Exactly `samples` samples of the render's sound from `start` on, at the cut's rate and layout (silence where it has none)."""
-    silence = np.zeros((channels, samples), dtype=np.float32)
-    if path is None or samples <= 0:
-        return silence
-    skip = round(start * SAMPLE_RATE)
-    wanted = skip + samples
-    chunks: list[np.ndarray] = []
-    have = 0
-    with av.open(os.fspath(path)) as container:
-        if not container.streams.audio:
-            return silence
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
-        for frame in container.decode(container.streams.audio[0]):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray())
-                have += chunks[-1].shape[1]
-            if have >= wanted:
-                break
-        else:
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
-    if not chunks:
-        return silence
-    pcm = np.concatenate(chunks, axis=1)[:, skip:wanted].astype(np.float32)
-    silence[:, : pcm.shape[1]] = pcm
-    return silence
+class _Sound:
+    """One render's sound, decoded packet by packet, resampled to the cut's rate and layout, and
+    cut to exactly the entry's share from its `in` (padded with silence when the render has less)."""
+
+    def __init__(self, track: _AudioTrack, start: float, samples: int) -> None:
+        self.skip = round(start * SAMPLE_RATE)
+        self.wanted = self.skip + samples
+        self.channels = track.channels
+        self.resampler = av.AudioResampler(format="fltp", layout=track.layout, rate=SAMPLE_RATE)
+        self.chunks: list[np.ndarray] = []
+        self.have = 0
+
+    @property
+    def is_full(self) -> bool:
+        return self.have >= self.wanted
+
+    def decode(self, packet: Any) -> None:
+        if self.is_full:
+            return
+        for frame in packet.decode():  # the end-of-stream packet flushes the decoder
+            self.take(frame)
+        if packet.pts is None:
+            self.take(None)
+
+    def take(self, frame: Any) -> None:
+        for out in self.resampler.resample(frame):
+            self.chunks.append(out.to_ndarray())
+            self.have += self.chunks[-1].shape[1]
+
+    def samples(self) -> np.ndarray:
+        result = np.zeros((self.channels, self.wanted - self.skip), dtype=np.float32)
+        if self.chunks:
+            pcm = np.concatenate(self.chunks, axis=1)[:, self.skip : self.wanted]
+            result[:, : pcm.shape[1]] = pcm
+        return result
+
+
+def _pcm(path: Path | None, start: float, samples: int, track: _AudioTrack) -> np.ndarray:
+    """Exactly `samples` samples of the render's sound from `start` on (silence where it has none)."""
+    sound = _Sound(track, start, samples)
+    if path is not None and samples > 0:
+        with av.open(os.fspath(path)) as container:
+            if not container.streams.audio:  # demux() of no stream would read every stream
+                return sound.samples()
+            for packet in container.demux(container.streams.audio[0]):
+                sound.decode(packet)
+                if sound.is_full:
+                    break
+    return sound.samples()
