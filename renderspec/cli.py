@@ -54,7 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--shot", action="append", default=[], metavar="ID", help="show only this shot (an id or a glob; repeatable)"
     )
+    plan.add_argument(
+        "--why", action="store_true", help="explain each shot that would render: what differs from its last render"
+    )
     _remote_flags(plan)
+
+    explain = commands.add_parser(
+        "explain", help="show what differs from the render the lock remembers, and which file it came from"
+    )
+    explain.add_argument(
+        "shots", nargs="*", metavar="SHOT", help="shot ids or globs (default: every shot that would render)"
+    )
+    explain.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    explain.add_argument(
+        "--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute"
+    )
+    _remote_flags(explain, read_only=False)
 
     build = commands.add_parser("build", help="render what is not cached; update the cache, renders/ and the lock")
     build.add_argument("paths", nargs="*", metavar="PATH", help="spec files or folders (default: the project's specs/)")
@@ -114,6 +129,22 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     push.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute")
     _remote_flags(push, read_only=False, off=False)
+
+    review = commands.add_parser(
+        "review", help="write renders/index.html: the cuts, then every shot with its player, prompt, state and cost"
+    )
+    review.add_argument(
+        "--sheet", action="store_true", help="also write contact-sheet.png beside the page (poster frames with ids)"
+    )
+    review.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="where to write the page, or a folder for its index.html (default: renders/index.html)",
+    )
+    review.add_argument(
+        "--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose keys to compute"
+    )
 
     gc = commands.add_parser("gc", help="drop cache entries that no current spec or the lock refers to")
     gc.add_argument("--dry-run", action="store_true", help="list what would be dropped")
@@ -342,6 +373,13 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         if args.command == "pull":
             return sharing.pull(settings, env, args.paths, args.shot, cwd, out, err, as_json=args.json)
         return sharing.push(settings, env, args.paths, cwd, out, err, everything=args.all, as_json=args.json)
+    if args.command == "review":
+        from renderspec.review import write_review
+
+        page = cwd / args.out if args.out else None
+        if page is not None and (page.is_dir() or str(args.out).endswith(("/", os.sep))):
+            page = page / "index.html"  # a folder: the page goes in it, as index.html
+        return write_review(settings, cwd, out, err, page=page, sheet=args.sheet)
     if args.command in ("gc", "clean", "verify"):
         from renderspec import housekeeping
 
@@ -351,18 +389,27 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
             return housekeeping.clean(settings, cwd, out, dry_run=args.dry_run, everything=args.all)
         return housekeeping.verify(settings, cwd, out)
     remote = None
-    if args.command == "plan":
+    if args.command in ("plan", "explain"):
         from renderspec.remote import open_remote
 
-        if args.json and args.markdown:
+        if args.command == "plan" and args.json and args.markdown:
             raise _UsageError("renderspec plan: --json and --markdown print different documents; pick one")
+        if args.command == "plan" and args.why and args.markdown:
+            raise _UsageError(
+                "renderspec plan: --markdown already shows each changed prompt; --why is for text and --json"
+            )
 
         remote = open_remote(settings.project.remote, env, root)
     try:
-        result = plan_project(settings, args.paths, cwd, with_states=args.command == "plan", remote=remote)
+        paths = getattr(args, "paths", [])
+        result = plan_project(settings, paths, cwd, with_states=args.command != "check", remote=remote)
     finally:
         if remote is not None:
             remote.close()
+    if args.command == "explain":
+        from renderspec import explaining
+
+        return explaining.run(result, args.shots, root, out, err, as_json=args.json, remote=remote is not None)
     plan = result.plan
     if args.command == "plan" and args.shot and plan.is_valid:
         from dataclasses import replace
@@ -378,8 +425,17 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
 
     # plan
     reporting.print_problems(plan.problems, err)
+    explanations = None
+    if args.why and plan.is_valid:
+        from renderspec import explaining
+
+        rendering = [shot for shot in plan.shots if shot.state.renders]
+        explanations = explaining.explain(result, rendering, root, remote_configured=remote is not None)
     if args.json:
-        reporting.write_json(reporting.plan_document(plan), out)
+        document = reporting.plan_document(plan)
+        if explanations is not None:
+            explaining.attach(document, explanations)
+        reporting.write_json(document, out)
     elif args.markdown:
         from renderspec import markdown
 
@@ -393,6 +449,9 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
             reporting.rich_plan(plan, out)
         else:
             reporting.plain_plan(plan, out)
+        if explanations:
+            print(file=out)
+            explaining.write_text(explanations, out)
         from renderspec.cuts import stale_cut_lines  # the cuts the next build makes again, one line each
 
         for line in stale_cut_lines(settings, result):

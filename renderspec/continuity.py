@@ -52,7 +52,8 @@ class Continuity:
         if resolved is None:
             return "it could not be planned again with its upstream render (run `renderspec plan`)"
         if resolved.waiting_on:
-            return f"it still waits on {', '.join(resolved.waiting_on)}"
+            missing = ", ".join(resolved.waiting_on)
+            return f"it uses the render of {missing}, which this build did not make and no cache holds"
         state = State.STALE if self.locked(shot.id) else State.NEW
         resolved = resolved.with_state(state, ("its upstream render changed" if state is State.STALE else "new shot",))
         remote = self.remote

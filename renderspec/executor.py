@@ -75,10 +75,15 @@ class Expectation:
     duration: int
     size: tuple[int, int] | None
     payload: Mapping[str, Any]
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """The spec file and fragments the request was made from (sha256 of each text); journal records
+    written before this field existed have none, and their renders record none."""
 
 
 def expectation(shot: PlannedShot) -> Expectation:
-    return Expectation(shot.key, shot.id, shot.spec, shot.model, shot.duration, shot.expected_size, shot.payload)
+    return Expectation(
+        shot.key, shot.id, shot.spec, shot.model, shot.duration, shot.expected_size, shot.payload, dict(shot.sources)
+    )
 
 
 Verify = Callable[[Path, tuple[int, int] | None, float, float], Any]
@@ -192,8 +197,7 @@ class Executor:
         self.events.stage(shot.id, f"waiting on {', '.join(shot.waiting_on)}")
         for ref in _upstream_refs(shot):
             if ref.upstream_key is None or ref.upstream_key not in ended:
-                why = f"it uses the render of {ref.shot}, which this build does not make (build that shot too)"
-                return ShotResult(shot, Outcome.SKIPPED, message=why)
+                continue  # not made by this build (fetched before it started, or in no cache): resolving tells
             await ended[ref.upstream_key].wait()
             before = by_key.get(ref.upstream_key)
             if before is None or before.outcome not in (Outcome.RENDERED, Outcome.CACHED):
@@ -592,6 +596,8 @@ class Executor:
             },
             "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
         }
+        if isinstance(shot.sources, Mapping) and shot.sources:  # for `renderspec explain`; a journal may lack it
+            meta["sources"] = dict(shot.sources)
         return await anyio.to_thread.run_sync(self.store.put, shot.key, staging, meta)
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from renderspec.core.expansion import SpecRefused
 from renderspec.core.model import SourceFile
 from renderspec.core.problems import Problem
 from renderspec.core.templating import FragmentRefused
@@ -53,18 +54,39 @@ def read_sources(paths: Sequence[Path], root: Path) -> tuple[list[SourceFile], l
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
-            line = data[: error.start].count(b"\n") + 1
-            column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-            problems.append(
-                Problem(
-                    file=shown,
-                    line=line,
-                    message=f"is not UTF-8 text (byte {data[error.start]:#04x} at column {column}); save the file as UTF-8",
-                )
-            )
+            line, column, byte = _not_utf8(data, error)
+            message = f"is not UTF-8 text (byte {byte:#04x} at column {column}); save the file as UTF-8"
+            problems.append(Problem(file=shown, line=line, message=message))
             continue
         sources.append(SourceFile(path=shown, text=text))
     return sources, problems
+
+
+def _not_utf8(data: bytes, error: UnicodeDecodeError) -> tuple[int, int, int]:
+    """The line and column of the first byte that is not UTF-8, and that byte."""
+    line = data[: error.start].count(b"\n") + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    return line, column, data[error.start]
+
+
+class _Outside(Exception):
+    """A project-relative path that resolves outside the project through a symlink."""
+
+
+def _inside(root: Path, real_root: Path, path: str) -> Path | None:
+    """The file a project-relative path names, resolved; None when it cannot name one in the project.
+
+    Raises _Outside when the path resolves outside the project through a symlink.
+    """
+    if path.startswith("/") or path == ".." or path.startswith("../"):
+        return None
+    try:
+        resolved = (root / path).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not resolved.is_relative_to(real_root):
+        raise _Outside("resolves outside the project (through a symlink)")
+    return resolved
 
 
 class FragmentFiles:
@@ -82,15 +104,43 @@ class FragmentFiles:
 
     def _read(self, path: str) -> str | None:
         """The fragment's text; None when it is missing or resolves outside the project (symlinks followed)."""
-        if path.startswith("/") or path == ".." or path.startswith("../"):
-            return None
         try:
-            resolved = (self.root / path).resolve()
-        except (OSError, RuntimeError, ValueError):
+            resolved = _inside(self.root, self._real_root, path)
+        except _Outside as error:
+            raise FragmentRefused(f"{error}; keep fragments in the project") from None
+        if resolved is None:
             return None
-        if not resolved.is_relative_to(self._real_root):
-            raise FragmentRefused("resolves outside the project (through a symlink); keep fragments in the project")
         try:
             return resolved.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
+
+
+class SpecFiles:
+    """The SpecSource of a project: reads the spec files that `uses` names, inside the project only.
+
+    Expansion asks once per file (it parses each file once, however many files use it).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._real_root = root.resolve()
+
+    def __call__(self, path: str) -> str | None:
+        try:
+            resolved = _inside(self.root, self._real_root, path)
+        except _Outside as error:
+            raise SpecRefused(f"{error}; keep shared spec files in the project") from None
+        if resolved is None or not resolved.is_file():
+            return None
+        try:
+            data = resolved.read_bytes()
+        except OSError as error:
+            raise SpecRefused(f"cannot be read: {error.strerror}") from None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line, column, byte = _not_utf8(data, error)
+            raise SpecRefused(
+                f"is not UTF-8 text (byte {byte:#04x} at line {line}, column {column}); save the file as UTF-8"
+            ) from None

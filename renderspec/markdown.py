@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from renderspec.core.decisions import Previous
+from renderspec.core.explanation import sentences
 from renderspec.core.model import PlannedShot, State
 from renderspec.core.problems import Problem
 from renderspec.reporting import CURRENCY_SIGNS, estimated_cost, money, totals
@@ -23,7 +24,6 @@ from renderspec.reporting import CURRENCY_SIGNS, estimated_cost, money, totals
 COLUMNS = ("shot", "state", "why", "duration", "resolution", "cost")
 _ALIGN = ("---", "---", "---", "---:", "---", "---:")
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _BACKTICKS = re.compile(r"`+")
 _PROMPTS = (("prompt", "prompt"), ("negative_prompt", "negative prompt"))
 
@@ -149,11 +149,6 @@ def _old_input(payload: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _details(summary: str, body: Sequence[str]) -> list[str]:
     return ["<details><summary>" + _summary(summary) + "</summary>", "", *body, "", "</details>", ""]
-
-
-def sentences(text: str) -> list[str]:
-    """A prompt cut into lines at sentence ends and line breaks: one long line diffs unreadably."""
-    return [piece for line in text.splitlines() for piece in _SENTENCE_END.split(line.strip()) if piece]
 
 
 def text_diff(old: str, new: str) -> list[str]:

@@ -331,3 +331,28 @@ def extract_frame(path: str | os.PathLike[str], at: str | float) -> bytes:
         buffer = io.BytesIO()
         chosen.to_image().save(buffer, format="PNG", optimize=False)
         return buffer.getvalue()
+
+
+def thumbnail_jpeg(source: bytes | str | os.PathLike[str], box: tuple[int, int], *, quality: int = 82) -> bytes:
+    """An image (a file, or encoded bytes such as `extract_frame` gives) shrunk to fit `box`, as JPEG bytes.
+
+    Turned upright by its EXIF orientation and flattened onto black (JPEG has no alpha), never enlarged.
+    The same input gives the same bytes, so a review page written twice is the same page.
+    """
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+        image = ImageOps.exif_transpose(opened)
+        image.thumbnail(box, Image.Resampling.LANCZOS)
+        if image.mode in ("RGBA", "LA", "P"):
+            image = image.convert("RGBA")
+            flat = Image.new("RGB", image.size, (0, 0, 0))
+            flat.paste(image, mask=image.getchannel("A"))
+            image = flat
+        elif image.mode != "RGB":
+            image = image.convert("RGB")
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=quality, optimize=True)
+        return buffer.getvalue()

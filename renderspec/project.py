@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from renderspec.assets import AssetFacts
 from renderspec.core.decisions import Previous, decide
@@ -15,7 +16,7 @@ from renderspec.core.planning import Plan, plan
 from renderspec.core.problems import Problem, Severity
 from renderspec.errors import SettingsError
 from renderspec.journal import Journal
-from renderspec.loading import FragmentFiles, read_sources, spec_paths
+from renderspec.loading import FragmentFiles, SpecFiles, read_sources, spec_paths
 from renderspec.manifest import Manifest
 from renderspec.remote.tier import Remote
 from renderspec.settings import Settings
@@ -52,7 +53,7 @@ def plan_project(
     root = settings.root
     paths = spec_paths(arguments, root, settings.project.specs, cwd)
     sources, read_problems = read_sources(paths, root)
-    expansion = expand(sources, FragmentFiles(root), settings.limits)
+    expansion = expand(sources, FragmentFiles(root), settings.limits, specs=SpecFiles(root))
     expansion.problems.extend(read_problems)
     assets = AssetFacts(root, settings.cache_dir, allowed=settings.outside_folders)
     facts = assets.facts(expansion.local_files())
@@ -96,11 +97,12 @@ def plan_project(
             entry = manifest.entries.get(shot.id)
             if entry is None:
                 continue
-            payload = None
+            payload, origin, recorded = None, None, None
             if entry.key != shot.key and shot.key not in cached:
                 old = store.get(entry.key)
-                payload = old.meta.get("payload") if old else None
-            previous[shot.id] = Previous(key=entry.key, payload=payload)
+                if old is not None and old.meta.get("payload") is not None:
+                    payload, origin, recorded = old.meta["payload"], "local cache", recorded_sources(old.meta, shot.id)
+            previous[shot.id] = Previous(entry.key, payload, origin, recorded)
         if remote is not None:  # say what changed even where only the remote has the previous render
             held = cached | remote_keys
             asked = {
@@ -114,7 +116,10 @@ def plan_project(
             records = remote.records(asked.values()) if asked else {}
             for shot_id, old_key in asked.items():
                 if old_key in records:
-                    previous[shot_id] = Previous(key=old_key, payload=records[old_key].get("payload"))
+                    record = records[old_key]
+                    previous[shot_id] = Previous(
+                        old_key, record.get("payload"), "remote cache", recorded_sources(record, shot_id)
+                    )
         result.shots = decide(result.shots, previous, cached, remote_keys=remote_keys, damaged=damaged, forced=forced)
     for warning in dict.fromkeys([*assets.warnings, *store.warnings]):
         result.problems.append(Problem(file=str(settings.project.cache), message=warning, severity=Severity.WARNING))
@@ -169,6 +174,21 @@ class KnownRenders(Mapping[str, FileFacts]):
         return len(self.known)
 
 
+def recorded_sources(meta: Mapping[str, Any], shot_id: str) -> dict[str, str] | None:
+    """The spec file and fragments a cache record says its render was made from, when that render was this shot's.
+
+    An entry is shared by every shot that asks for its key, and its record names the shot that made
+    it: another shot's sources say nothing of this one. Records are read as untrusted (a remote's
+    may be anyone's): a malformed table counts as none.
+    """
+    sources = meta.get("sources")
+    if meta.get("shot") != shot_id or not isinstance(sources, dict):
+        return None
+    if not all(isinstance(path, str) and len(path) < 4096 and is_key(digest) for path, digest in sources.items()):
+        return None  # a sha256 has the shape of a key
+    return dict(sources)
+
+
 def ids_elsewhere(settings: Settings, named: Sequence[Path], cwd: Path, wanted: Set[str]) -> dict[str, list[str]]:
     """Which of the `wanted` shot ids the project's spec files that were not named use, and where (`FILE:LINE`).
 
@@ -184,7 +204,9 @@ def ids_elsewhere(settings: Settings, named: Sequence[Path], cwd: Path, wanted: 
     if chosen.isdisjoint(project):
         return {}
     sources, _ = read_sources([path for path in project if path not in chosen], settings.root)
-    expansion = expand(sources, FragmentFiles(settings.root), settings.limits, ids_only=True)
+    expansion = expand(
+        sources, FragmentFiles(settings.root), settings.limits, ids_only=True, specs=SpecFiles(settings.root)
+    )
     places: dict[str, list[str]] = {}
     for draft in expansion.drafts:
         if draft.id in wanted and "id" not in draft.failed:

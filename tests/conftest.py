@@ -22,6 +22,7 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "tests" / "data" / "example"  # the eight-shot storyboard the build tests count on
 SECRET_VARIABLES = ("DASHSCOPE_API_KEY", "APIYI_API_KEY")
 
 
@@ -109,7 +110,7 @@ def write_mp4(path: Path, seconds: float = 2.0, size: tuple[int, int] = (320, 24
 def example_project(tmp_path: Path) -> Iterator[Path]:
     """A copy of the repository's example storyboard, as a project of its own."""
     root = tmp_path / "project"
-    shutil.copytree(REPO / "specs", root / "specs", ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(EXAMPLE, root / "specs", ignore=shutil.ignore_patterns("*.py", "*.md"))
     (root / "renderspec.toml").write_text("[renderspec]\n")
     yield root
 

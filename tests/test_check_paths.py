@@ -92,3 +92,27 @@ def test_expanding_ids_only_gives_the_ids_of_a_full_expansion() -> None:
     assert [(d.spec, d.index, d.id, "id" in d.failed) for d in ids.drafts] == [
         (d.spec, d.index, d.id, "id" in d.failed) for d in full.drafts
     ]
+
+
+def test_a_shared_file_is_no_storyboard_and_ids_made_with_its_variables_are_compared(project: Path) -> None:
+    write(project, "cast.toml", REF + '[vars]\nside = "left"\n')
+    write(project, "a.toml", 'uses = ["cast.toml"]\n' + shot("walk-{{ side }}"))
+    write(project, "scenes/b.toml", 'uses = ["../cast.toml"]\n' + shot("turn-{{ side }}"))
+    whole = run_cli("check", cwd=project)
+    assert (whole.code, whole.out) == (0, "ok: 2 shots in 3 spec files (0 errors, 0 warnings)\n")
+    write(project, "scenes/b.toml", 'uses = ["../cast.toml"]\n' + shot("walk-{{ side }}"))
+    alone = run_cli("check", "specs/a.toml", cwd=project)  # b's id is rendered with cast.toml's variables
+    assert alone.code == 1
+    assert "'walk-left' is used by 2 shots (specs/a.toml:4, specs/scenes/b.toml:4)" in alone.out
+
+
+def test_a_shared_file_that_is_not_utf8_or_missing_is_reported_at_the_uses_line(project: Path) -> None:
+    write(project, "a.toml", 'uses = ["cast.toml", "look.toml"]\n' + shot("walk"))
+    (project / "specs" / "cast.toml").write_bytes(REF.encode() + b'[vars]\nx = "caf\xe9"\n')
+    run = run_cli("check", "specs/a.toml", cwd=project)
+    assert run.code == 1
+    assert run.out.splitlines()[:2] == [
+        "specs/a.toml:1: uses: 'cast.toml' (specs/cast.toml) is not UTF-8 text (byte 0xe9 at line 4, column 9); "
+        "save the file as UTF-8",
+        "specs/a.toml:1: uses: 'look.toml' not found (looked for specs/look.toml; paths are relative to this file)",
+    ]

@@ -7,7 +7,6 @@ import tomllib
 from pathlib import Path
 
 import jsonschema
-import pytest
 
 from renderspec.schema import settings_schema, spec_schema
 from renderspec.settings import load_settings
@@ -132,7 +131,6 @@ def test_the_merge_driver_lines_match_the_readme(tmp_path: Path) -> None:
     assert command in readme and command in attributes
 
 
-@pytest.mark.xfail(reason="needs uses (issue 10)", strict=False)
 def test_the_scaffold_validates_against_its_own_schema(tmp_path: Path) -> None:
     assert run_cli("init", cwd=tmp_path).code == 0
     schema = json.loads((tmp_path / ".renderspec/renderspec-spec.schema.json").read_text())
@@ -140,7 +138,6 @@ def test_the_scaffold_validates_against_its_own_schema(tmp_path: Path) -> None:
         jsonschema.Draft7Validator(schema).validate(tomllib.loads((tmp_path / name).read_text()))
 
 
-@pytest.mark.xfail(reason="needs uses (issue 10)", strict=False)
 def test_a_new_project_plans_and_renders_offline(tmp_path: Path) -> None:
     assert run_cli("init", "film", cwd=tmp_path).code == 0
     root = tmp_path / "film"

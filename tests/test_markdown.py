@@ -21,7 +21,7 @@ from markdown_it.token import Token
 from renderspec.core.decisions import Previous
 from renderspec.core.model import PlannedShot, State
 from renderspec.markdown import COLUMNS, plan_comment, text_diff
-from tests.conftest import REPO, fast, run_cli
+from tests.conftest import EXAMPLE, fast, run_cli
 
 OLD_SENTENCE = "image 1 wearing the gown from image 2 walks slowly through the garden of image 3."
 NEW_SENTENCE = "image 1 wearing the gown from image 2 runs barefoot through the garden of image 3."
@@ -58,7 +58,7 @@ def html_pieces(tokens: list[Token]) -> list[str]:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example storyboard rendered once through the local provider (free, offline), for every test to copy."""
     root = tmp_path_factory.mktemp("built") / "project"
-    shutil.copytree(REPO / "specs", root / "specs", ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(EXAMPLE, root / "specs", ignore=shutil.ignore_patterns("*.py", "*.md"))
     fast(root)
     run = run_cli("build", "--provider", "local", cwd=root)
     assert run.code == 0, run.out + run.err

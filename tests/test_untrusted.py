@@ -318,3 +318,19 @@ def test_an_atomic_write_that_fails_keeps_the_old_content_and_no_temporary_file(
     with pytest.raises(StorageError, match=f"no space left on device while writing {target}"):
         write_atomic(target, b"new content")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["renderspec.lock"]
+
+
+def test_a_shared_spec_file_through_a_symlink_out_of_the_project_is_refused(project: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.toml"
+    secret.write_text('[vars]\ntoken = "hunter2"\n')
+    (project / "specs" / "shared").mkdir()
+    (project / "specs" / "shared" / "cast.toml").symlink_to(secret)
+    (project / "specs" / "walk.toml").write_text(
+        'uses = ["shared/cast.toml"]\n' + SPEC.replace("IMAGE", "refs/mia.png").replace("walks", "walks {{ token }}")
+    )
+    run = run_cli("check", "specs/walk.toml", cwd=project, env={})
+    assert run.code == 1 and "hunter2" not in run.out + run.err
+    assert run.out.splitlines()[0] == (
+        "specs/walk.toml:1: uses: 'shared/cast.toml' (specs/shared/cast.toml) resolves outside the project "
+        "(through a symlink); keep shared spec files in the project"
+    )

@@ -15,10 +15,16 @@ from renderspec.core.model import LocalFile, PlannedShot, State
 
 @dataclass(frozen=True, slots=True)
 class Previous:
-    """What the lock file says produced a shot's current render, and that render's payload."""
+    """What the lock file says produced a shot's current render, and that render's payload.
+
+    For reports (`explain`): where the payload was read (`local cache`, `remote cache`), and the
+    sources the render recorded (spec file and fragments, sha256 of each text), when it did.
+    """
 
     key: str
     payload: Mapping[str, Any] | None = None
+    origin: str | None = None
+    sources: Mapping[str, str] | None = None
 
 
 def decide(

@@ -101,6 +101,12 @@ class MediaItem:
     voice: FileRef | None = None
     reference: str | None = None
     origin: Path = ()
+    origin_file: str | None = None
+    """The spec file `origin` is in: a reference's own file (which may be another than the shot's,
+    through `uses`), or the file of the [defaults] that gave the first frame; None: the shot's file."""
+    voice_origin: Path | None = None
+    """Where the shot gave this reference a voice of its own (`{ ref = "ben", voice = "..." }`), in
+    the shot's file; None when `voice` is the reference's own (or was left out with `voice = false`)."""
 
 
 @dataclass(slots=True)
@@ -117,6 +123,8 @@ class ShotDraft:
     parameters: dict[str, Any]
     extra: dict[str, Any]
     origins: dict[str, Path]
+    origin_files: dict[str, str] = field(default_factory=dict)
+    """For a field of `origins` written in another file (a [defaults] imported through `uses`), that file."""
     matrix: dict[str, Any] = field(default_factory=dict)
     cited: frozenset[str] = frozenset()
     ratio_on_shot: bool = False
@@ -127,6 +135,8 @@ class ShotDraft:
     take_of: str | None = None
     picked: bool = True
     """Whether this take is the shot's pick (what `renders/<shot>.mp4` shows); always true without takes."""
+    # explain: the spec file and fragment files the shot's templates read, with the sha256 of each text
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_complete(self) -> bool:
@@ -187,6 +197,8 @@ class PlannedShot:
     is provisional (it hashes their keys, not their videos) and no cache can hold it."""
     upstream: tuple[str, ...] = ()
     """Every shot whose render this one uses (rendered or not)."""
+    # explain: the spec file and fragments its templates read, by path, with the sha256 of each text
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def group(self) -> str:

@@ -170,7 +170,7 @@ class _Order:
                 if self.names.get(ref.shot) in cycle:
                     what = "uses its own render" if len(cycle) == 2 else f"is part of a cycle ({chain})"
                     self.report.at(
-                        draft.spec,
+                        item.origin_file or draft.spec,
                         item.origin,
                         Finding(
                             _origin_field(item),
@@ -185,12 +185,14 @@ class _Order:
                 f"uses the render of shot {ref.shot}, which is in a spec file not planned now; "
                 "plan the whole project to see this shot"
             )
-            self.report.at(draft.spec, item.origin, Finding(_origin_field(item), message, Severity.WARNING))
+            self.report.at(
+                item.origin_file or draft.spec, item.origin, Finding(_origin_field(item), message, Severity.WARNING)
+            )
             return
         close = difflib.get_close_matches(ref.shot, list(self.names), n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         self.report.at(
-            draft.spec,
+            item.origin_file or draft.spec,
             item.origin,
             Finding(_origin_field(item), f"names shot {ref.shot}, which is not in the project{hint}"),
             shot=draft.id,
@@ -256,14 +258,17 @@ class _Planner:
             ok = ok and finding.severity is not Severity.ERROR
         for item in draft.media:
             if item.reference is not None and not isinstance(item.file, RenderOf):
-                ok = ok and (draft.spec, item.reference) not in bad_references
+                # a reference is keyed by the file defining it, which `uses` may make another than the shot's
+                ok = ok and (item.origin_file or draft.spec, item.reference) not in bad_references
+                ok = _check_shot_voice(draft, item, rules, facts, report, checked_frames) and ok
                 for finding in _voice_length(draft, item, facts):
                     report.shot(draft, finding)
                 continue
             rule = rule_for_role(rules, item.type)
             if rule is None:
                 continue
-            seen = (draft.spec, item.origin, str(item.file), rules.model)
+            spec = item.origin_file or draft.spec  # a first frame may come from an imported [defaults]
+            seen = (spec, item.origin, str(item.file), rules.model)
             findings = list(check_file(item.file, rule, facts))
             if any(finding.severity is Severity.ERROR for finding in findings):
                 ok = False
@@ -272,7 +277,7 @@ class _Planner:
                 on_shot = item.origin[:1] == ("shots",)
                 for finding in findings:
                     report.at(
-                        draft.spec,
+                        spec,
                         item.origin,
                         finding,
                         shot=draft.id if on_shot or isinstance(item.file, RenderOf) else None,
@@ -321,7 +326,7 @@ class _Planner:
             resolved = replace(ref, shot=source.id, upstream_key=source.key, sha256=video.sha256 if video else None)
             if isinstance(ref.frame, float | int) and ref.frame > source.duration:
                 report.at(
-                    draft.spec,
+                    item.origin_file or draft.spec,
                     item.origin,
                     Finding(
                         _origin_field(item),
@@ -432,6 +437,7 @@ def _planned(
         input_video_seconds=video_seconds,
         cost=cost,
         currency=pricing.currency,
+        sources=draft.sources,
     )
 
 
@@ -473,7 +479,7 @@ def _check_references(
     for draft in expansion.drafts:
         for item in draft.references:
             if item.reference is not None:
-                models[(draft.spec, item.reference)].add(draft.model)
+                models[(item.origin_file or draft.spec, item.reference)].add(draft.model)
     bad: set[tuple[str, str]] = set()
     for spec, reference in expansion.references:
         messages: set[str] = set()
@@ -497,6 +503,28 @@ def _check_references(
                     messages.add(finding.message)
                     report.at(spec, (*reference.origin, key), finding, field_name=f"refs.{reference.name}.{key}")
     return bad
+
+
+def _check_shot_voice(
+    draft: ShotDraft,
+    item: MediaItem,
+    rules: ModelRules,
+    facts: Mapping[str, FileFacts | None],
+    report: _Reporter,
+    checked: set[tuple[str, Path, str, str]],
+) -> bool:
+    """A voice the shot gives a reference (`{ ref = "ben", voice = "..." }`) checked as a voice clip,
+    reported once where it is written; False when it may not be sent."""
+    rule = rule_for_role(rules, None)
+    if item.voice is None or item.voice_origin is None or rule is None:
+        return True  # the reference's own voice is checked with the reference; no rule: check_shot says so
+    findings = list(check_file(item.voice, rule, facts))
+    seen = (draft.spec, item.voice_origin, str(item.voice), rules.model)
+    if seen not in checked:
+        checked.add(seen)
+        for finding in findings:
+            report.at(draft.spec, item.voice_origin, finding, shot=draft.id, field_name="media")
+    return not any(finding.severity is Severity.ERROR for finding in findings)
 
 
 def _voice_length(draft: ShotDraft, item: MediaItem, facts: Mapping[str, FileFacts | None]) -> Iterator[Finding]:
@@ -539,8 +567,9 @@ class _Reporter:
         """Reports at the shot, or once at [defaults] when the value came from there."""
         name = finding.field.split(".", 1)[0]
         path = draft.origins.get(name, ("shots", draft.index, name))
-        if path[:1] == ("defaults",):
-            self.at(draft.spec, path, finding, field_name=f"defaults.{finding.field}")
+        if path[:1] == ("defaults",):  # the defaults of the shot's file, or of a file it `uses`
+            spec = draft.origin_files.get(name, draft.spec)
+            self.at(spec, path, finding, field_name=f"defaults.{finding.field}")
         else:
             self.at(draft.spec, path, finding, shot=draft.id)
 

@@ -6,20 +6,24 @@ undefined names as errors. Fragments (`{% include "fragments/style.j2" %}`) are 
 bounded (see sandbox.py): every render is charged to the expansion's `Meter` and no rendered
 value may pass `Limits.max_text`. Templates that only substitute plain names (`{{ mia }} walks`)
 skip Jinja's compiler: output, limits and errors are the same, and planning thousands of shots
-stays fast.
+stays fast. Templates also note which fragment files their renders read (with the sha256 of
+each one's text), so a render can later say where a changed prompt line came from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import jinja2
+from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
 
 from renderspec.core.limits import DEFAULT_LIMITS, LimitExceeded, Meter
+from renderspec.core.model import SourceFile
 from renderspec.core.sandbox import BoundedEnvironment
 
 FragmentSource = Callable[[str], str | None]
@@ -80,10 +84,17 @@ def is_template(text: str) -> bool:
     return "{" in text and ("{{" in text or "{%" in text or "{#" in text)
 
 
+def text_sha256(text: str) -> str:
+    """The sha256 of a spec's or fragment's text (UTF-8): what a render records of the sources it read."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 class _FragmentLoader(jinja2.BaseLoader):
     def __init__(self, base_dir: str, source: FragmentSource) -> None:
         self._base_dir = base_dir
         self._source = source
+        self.digests: dict[str, str] = {}
+        """The sha256 of every fragment loaded, by project-relative path (Jinja loads each once)."""
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         path = posixpath.normpath(posixpath.join(self._base_dir, template))
@@ -95,7 +106,44 @@ class _FragmentLoader(jinja2.BaseLoader):
             raise TemplateFailure(f"fragment '{template}' {refused}") from None
         if text is None:
             raise TemplateFailure(f"fragment '{template}' not found (looked for {path})")
+        self.digests[path] = text_sha256(text)
         return text, path, lambda: True
+
+
+class _RecordingEnvironment(BoundedEnvironment):
+    """The bounded sandbox, noting each fragment a render includes, imports or extends.
+
+    Jinja loads a fragment once and then serves it from its cache, so the loader alone cannot say
+    which render used it: every use passes through `get_template` or `select_template`.
+    """
+
+    def __init__(self, meter: Meter, **options: Any) -> None:
+        super().__init__(meter, **options)
+        self.read: set[str] = set()
+
+    def get_template(
+        self,
+        name: str | Template,
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> Template:
+        template = super().get_template(name, parent, globals)
+        self._note(template)
+        return template
+
+    def select_template(
+        self,
+        names: Iterable[str | Template],
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> Template:
+        template = super().select_template(names, parent, globals)
+        self._note(template)
+        return template
+
+    def _note(self, template: Template) -> None:
+        if template.filename is not None:  # the loader names a fragment by its project-relative path
+            self.read.add(template.filename)
 
 
 class Templates:
@@ -106,14 +154,28 @@ class Templates:
 
     def __init__(self, base_dir: str, fragments: FragmentSource, meter: Meter | None = None) -> None:
         self._meter = meter or Meter(DEFAULT_LIMITS)
-        self._env = BoundedEnvironment(
+        self._loader = _FragmentLoader(base_dir, fragments)
+        self._env = _RecordingEnvironment(
             self._meter,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
-            loader=_FragmentLoader(base_dir, fragments),
+            loader=self._loader,
         )
         self._compiled: dict[str, jinja2.Template] = {}
+        self._spec_digests: dict[str, str] = {}
+
+    def sources_read(self, spec: SourceFile) -> dict[str, str]:
+        """The spec file and the fragments rendered since the last call, each with the sha256 of its text.
+
+        Called once per shot, after its templates rendered: what the shot's request was made from.
+        """
+        digest = self._spec_digests.get(spec.path)
+        if digest is None:
+            digest = self._spec_digests[spec.path] = text_sha256(spec.text)
+        read = {path: self._loader.digests[path] for path in sorted(self._env.read) if path in self._loader.digests}
+        self._env.read.clear()
+        return {spec.path: digest, **read}
 
     def render(self, text: str, context: Mapping[str, Any]) -> str:
         """The rendered text; raises TemplateFailure with a message fit for `renderspec check`."""

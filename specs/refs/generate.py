@@ -85,17 +85,17 @@ def bottle_video() -> None:
             container.mux(packet)
 
 
-def voice() -> None:
-    """A 2 s hummed phrase (a voice timbre stand-in): 16 kHz mono 16-bit PCM."""
+def voice(name: str = "mia.wav", base: float = 180.0, seconds: int = 2) -> None:
+    """A hummed phrase (a voice timbre stand-in): 16 kHz mono 16-bit PCM."""
     rate = 16000
     frames = bytearray()
-    for n in range(rate * 2):
+    for n in range(rate * seconds):
         t = n / rate
-        pitch = 180 + 30 * math.sin(2 * math.pi * 0.8 * t)
-        envelope = min(1.0, t * 8, (2 - t) * 8)
+        pitch = base + 30 * math.sin(2 * math.pi * 0.8 * t)
+        envelope = min(1.0, t * 8, (seconds - t) * 8)
         sample = sum(math.sin(2 * math.pi * pitch * k * t) / k for k in (1, 2, 3))
         frames += struct.pack("<h", int(9000 * envelope * sample / 1.8))
-    with wave.open(str(HERE / "mia.wav"), "wb") as out:
+    with wave.open(str(HERE / name), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
@@ -109,3 +109,4 @@ if __name__ == "__main__":
     start_frame()
     bottle_video()
     voice()
+    voice("mia-line2.wav", base=210.0, seconds=3)  # her second line: a per-shot voice

@@ -41,9 +41,12 @@ def plan_text(
     fragments: Mapping[str, str] | None = None,
     provider_kind: str = "emulator",
     limits: Limits = DEFAULT_LIMITS,
+    shared: Mapping[str, str] | None = None,
 ) -> Plan:
+    """Plans `texts` as specs/s0.toml, specs/s1.toml...; `shared` holds spec files that only `uses`
+    reads (by project path, e.g. "specs/cast.toml")."""
     sources = [SourceFile(path=f"specs/s{index}.toml", text=text) for index, text in enumerate(texts)]
-    expansion = expand(sources, dict(fragments or {}).get, limits)
+    expansion = expand(sources, dict(fragments or {}).get, limits, specs=dict(shared or {}).get)
     return plan(expansion, dict(STANDARD_FACTS if facts is None else facts), provider_kind=provider_kind)
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from renderspec.core.templating import Templates
 
-from .support import errors, messages, plan_text, shot
+from .support import HEADER, errors, messages, plan_text, shot
 
 
 def test_citations_follow_media_order_with_images_and_videos_numbered_apart() -> None:
@@ -258,3 +258,90 @@ def test_a_syntax_error_inside_a_fragment_names_the_fragment_and_its_line() -> N
     assert lines[0].startswith(
         "specs/s0.toml:13: shot a: prompt: template syntax error in fragment specs/fragments/style.j2 line 2:"
     )
+
+
+_REF_LINES = {
+    "mia": 'image = "{base}refs/mia.png"\nvoice = "{base}refs/mia.wav"\n',
+    "dress": 'image = "{base}refs/dress.png"\n',
+    "bottle": 'video = "{base}refs/bottle.mp4"\n',
+}
+_PLACES = st.sampled_from(["own", "specs/lib/cast.toml", "specs/lib/look.toml", "specs/more.toml"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    refs=st.dictionaries(st.sampled_from(sorted(_REF_LINES)), _PLACES, min_size=1),
+    variables=st.dictionaries(st.sampled_from(["light", "mood"]), st.tuples(_PLACES, st.sampled_from(["a", "b c"]))),
+    defaults=st.dictionaries(
+        st.sampled_from(["duration", "seed", "first_frame"]), st.tuples(_PLACES, st.integers(3, 9).map(str))
+    ),
+)
+def test_moving_definitions_into_used_files_changes_no_request(
+    refs: dict[str, str], variables: dict[str, tuple[str, str]], defaults: dict[str, tuple[str, str]]
+) -> None:
+    """Where a reference, variable or default is written (this file, or files it uses, in other
+    folders) changes nothing a shot asks for."""
+    files: dict[str, list[str]] = {}
+    for name, place in refs.items():
+        base = "../" if place.startswith("specs/lib/") else ""
+        files.setdefault(place, []).append(f"[refs.{name}]\n" + _REF_LINES[name].format(base=base))
+    for name, (place, value) in variables.items():
+        files.setdefault(place, []).append(f'[vars]\n{name} = "{value}"\n')
+    for name, (place, value) in defaults.items():
+        base = "../" if place.startswith("specs/lib/") else ""
+        value = f'"{base}refs/start.png"' if name == "first_frame" else value
+        files.setdefault(place, []).append(f"[defaults]\n{name} = {value}\n")
+    media = ", ".join(f'"{name}"' for name in refs)
+    prompt = " ".join(["{{ %s }}" % name for name in [*refs, *variables]])
+    shot_text = f'[[shots]]\nid = "x"\nmedia = [{media}]\nprompt = "{prompt}"\n'
+
+    def tables(chunks: list[str]) -> str:  # one [vars] and one [defaults] table per file
+        merged: dict[str, list[str]] = {}
+        for chunk in chunks:
+            header, body = chunk.split("\n", 1)
+            merged.setdefault(header, []).append(body)
+        return "".join(header + "\n" + "".join(bodies) for header, bodies in merged.items())
+
+    alone = plan_text(tables([chunk for chunks in files.values() for chunk in chunks]).replace("../", "") + shot_text)
+    shared = {place: tables(chunks) for place, chunks in files.items() if place != "own"}
+    used = [place.removeprefix("specs/") for place in shared]
+    moved = plan_text(f"uses = {used!r}\n".replace("'", '"') + tables(files.get("own", [])) + shot_text, shared=shared)
+    assert errors(alone) == errors(moved) == []
+    assert [shot.request for shot in moved.shots] == [shot.request for shot in alone.shots]
+    assert [shot.key for shot in moved.shots] == [shot.key for shot in alone.shots]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    takes=st.integers(1, 10),
+    seed=st.none() | st.integers(0, 2**31 - 1),
+    sides=st.lists(st.sampled_from(["left", "right", "up", "down"]), min_size=1, max_size=3, unique=True),
+    name=st.text(alphabet="abcxyz0-.", min_size=1, max_size=12).filter(lambda s: s[0].isalnum()),
+    data=st.data(),
+)
+def test_takes_have_unique_ids_distinct_deterministic_seeds_and_take_one_is_the_shot(
+    takes: int, seed: int | None, sides: list[str], name: str, data: st.DataObject
+) -> None:
+    pick = data.draw(st.integers(1, takes))
+    base = (
+        f'[[shots]]\nid = "{name}-{{{{ side }}}}"\nmatrix = {{ side = {sides!r} }}\nmedia = ["mia"]\n'
+        f'prompt = "{{{{ mia }}}} {{{{ side }}}}"\n' + (f"seed = {seed}\n" if seed is not None else "")
+    ).replace("'", '"')
+    taken = base + f"takes = {takes}\npick = {pick}\n"
+    first, again, alone = plan_text(HEADER + taken), plan_text(HEADER + taken), plan_text(HEADER + base)
+    assert errors(first) == errors(alone) == []
+    drafts = first.expansion.drafts
+    assert len(drafts) == takes * len(sides)
+    assert len({draft.id for draft in drafts}) == len(drafts)
+    assert [(d.id, d.parameters) for d in drafts] == [(d.id, d.parameters) for d in again.expansion.drafts]
+    for untaken in alone.expansion.drafts:
+        group = [draft for draft in drafts if (draft.take_of or draft.id) == untaken.id]
+        assert [draft.take for draft in group] == ([None] if takes == 1 else list(range(1, takes + 1)))
+        assert [draft.picked for draft in group] == [number == pick for number in range(1, takes + 1)]
+        seeds = [draft.parameters.get("seed") for draft in group]
+        assert len(set(seeds)) == takes
+        one = group[0]
+        assert (one.prompt, one.parameters, one.media) == (untaken.prompt, untaken.parameters, untaken.media)
+    keys = {shot.id: shot.key for shot in first.shots}
+    for untaken in alone.shots:
+        assert keys[untaken.id if takes == 1 else f"{untaken.id}.take1"] == untaken.key

@@ -197,7 +197,9 @@ def test_key_changes_with_anything_that_could_change_the_video(change: str) -> N
 
 def test_every_spec_field_has_a_sensitivity_case() -> None:
     """A new field in the spec language must decide whether it changes the key (add a case above)."""
-    not_sent = {"id", "matrix"}  # expansion-only: they decide which shots exist, not what one requests
+    # expansion-only: they decide which shots exist (take 1 is the shot as written; a take's own seed
+    # changes its key, tests/core/test_takes.py), or which take is shown, not what one requests
+    not_sent = {"id", "matrix", "takes", "pick"}
     assert not_sent <= set(ShotSpec.model_fields), "an excluded field no longer exists: update not_sent"
     shot_fields = set(ShotSpec.model_fields) - not_sent
     ref_fields = {f"refs.{name}" for name in RefSpec.model_fields}
