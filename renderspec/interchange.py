@@ -44,11 +44,14 @@ def reel_names(ids: Sequence[str]) -> dict[str, str]:
     for shot_id in ids:
         if shot_id in reels:
             continue
-        base = re.sub(r"[^A-Z0-9]", "", shot_id.upper())[:REEL_LENGTH] or "SHOT"
-        reel, number = base, 1
+        letters = re.sub(r"[^A-Z0-9]", "", shot_id.upper()) or "SHOT"
+        digits = letters[len(letters.rstrip("0123456789")) :][-3:]
+        # cut short, a name keeps its last digits (a take's number), not only its start
+        base = letters if len(letters) <= REEL_LENGTH else letters[: REEL_LENGTH - len(digits)] + digits
+        reel, count = base, 1
         while reel in taken:
-            number += 1
-            suffix = str(number)
+            count += 1
+            suffix = str(count)
             reel = base[: REEL_LENGTH - len(suffix)] + suffix
         taken.add(reel)
         reels[shot_id] = reel

@@ -50,9 +50,10 @@ shots = ["a-wave", "c-look"]
 def cuts_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Until expansion reads `[cuts]` itself (the spec integration), it calls the table unknown and
     `build` refuses the specs; this lets the build tests run. Harmless once `cuts` is accepted."""
-    top = getattr(expansion, "_TOP_LEVEL", ())
-    if "cuts" not in top:
-        monkeypatch.setattr(expansion, "_TOP_LEVEL", (*top, "cuts"), raising=False)
+    for name in ("TOP_LEVEL_FIELDS", "_TOP_LEVEL"):
+        top = getattr(expansion, name, None)
+        if top is not None and "cuts" not in top:
+            monkeypatch.setattr(expansion, name, (*top, "cuts"))
 
 
 @pytest.fixture
@@ -235,3 +236,33 @@ def test_a_render_that_does_not_decode_fails_its_cut_with_a_message(storyboard: 
     assert "renderspec: error: cut master: a render could not be read" in run.err
     assert "it was not written" in run.err
     assert not (storyboard / "renders" / "cuts" / "master.mp4").exists()
+
+
+def test_a_shot_that_waited_on_another_is_in_the_cut_the_same_build_makes(storyboard: Path) -> None:
+    with (storyboard / "specs" / "shots.toml").open("a") as spec:
+        spec.write(
+            '\n[[shots]]\nid = "d-after"\nmedia = ["mia"]\nfirst_frame = { shot = "a-wave", frame = "last" }\n'
+            'prompt = "{{ mia }} turns"\n'
+        )
+    (storyboard / "specs" / "cuts.toml").write_text('[cuts.chain]\nshots = ["a-wave", "d-after"]\n')
+    assert "waiting" in run_cli("plan", cwd=storyboard, env=LOCAL).out
+    out = build(storyboard)
+    assert "cut chain: wrote renders/cuts/chain.mp4" in out and "slate" not in out
+    timeline = otio.adapters.read_from_file(str(storyboard / "renders" / "cuts" / "chain.otio"))
+    keys = [clip.metadata["renderspec"]["key"] for clip in timeline.find_clips()]
+    assert keys[1] in (storyboard / "renderspec.lock").read_text()  # the final key, not the provisional one
+    assert "unchanged" in run_cli("cut", cwd=storyboard, env=LOCAL).out
+
+
+def test_a_shot_with_takes_is_named_by_its_id_and_shows_its_pick(storyboard: Path) -> None:
+    text = (storyboard / "specs" / "shots.toml").read_text()
+    (storyboard / "specs" / "shots.toml").write_text(
+        text.replace('prompt = "{{ mia }} waves"', 'prompt = "{{ mia }} waves"\ntakes = 2\npick = 2')
+    )
+    (storyboard / "specs" / "cuts.toml").write_text('[cuts.takes]\nshots = ["a-wave", "a-wave.take1"]\n')
+    assert "cut takes: wrote" in build(storyboard)
+    timeline = otio.adapters.read_from_file(str(storyboard / "renders" / "cuts" / "takes.otio"))
+    clips = list(timeline.find_clips())
+    assert [clip.metadata["renderspec"]["shot"] for clip in clips] == ["a-wave.take2", "a-wave.take1"]
+    assert [clip.media_reference.target_url for clip in clips] == ["../a-wave.mp4", "../a-wave.take1.mp4"]
+    assert [clip.metadata["cmx_3600"]["reel"] for clip in clips] == ["AWAVE", "AWAVETA1"]

@@ -41,13 +41,17 @@ def test_the_edl_parses_back_with_the_same_events_and_reels() -> None:
     assert [clip.source_range.duration.to_frames() for clip in clips] == [150, 105, 60]
     assert [clip.source_range.start_time.to_frames() for clip in clips] == [0, 15, 0]
     assert [clip.metadata["cmx_3600"]["reel"] for clip in clips] == ["S01DAWN", "S03BOTTL", "S05END"]
+    assert reel_names(["s10-long-name", "s10-long-name-2"]) == {
+        "s10-long-name": "S10LONGN",
+        "s10-long-name-2": "S10LONG2",
+    }
     assert back.duration().to_frames() == 315
 
 
 def test_reel_names_are_short_unique_letters_and_digits() -> None:
     reels = reel_names(["s03-bottle.take1", "s03-bottle.take2", "s03-bottle.take1", "***", "s03-bottle.take3"])
     assert reels == {
-        "s03-bottle.take1": "S03BOTTL",
+        "s03-bottle.take1": "S03BOTT1",
         "s03-bottle.take2": "S03BOTT2",
         "***": "SHOT",
         "s03-bottle.take3": "S03BOTT3",
