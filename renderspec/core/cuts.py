@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,11 +220,13 @@ def shots_by_name(shots: Iterable[PlannedShot]) -> dict[str, PlannedShot]:
     return named
 
 
-def cut_problems(cuts: Sequence[Cut], shots: Sequence[PlannedShot]) -> list[Problem]:
+def cut_problems(cuts: Sequence[Cut], shots: Sequence[PlannedShot], elsewhere: Collection[str] = ()) -> list[Problem]:
     """Entries that name no planned shot, or trim past a shot's end; and a cut name used twice.
 
     Exists because a cut is only checkable once the shots are planned: call it with every planned
-    shot of the project (a cut may name a shot of any spec file).
+    shot of the project (a cut may name a shot of any spec file). When only some files were
+    planned (`check FILE`), `elsewhere` holds the ids of the others' shots: an entry naming one of
+    them is taken as it is (its length is not known here).
     """
     named = shots_by_name(shots)
     problems: list[Problem] = []
@@ -241,6 +243,8 @@ def cut_problems(cuts: Sequence[Cut], shots: Sequence[PlannedShot]) -> list[Prob
             )
         first.setdefault(cut.name, cut)
         for entry in cut.entries:
+            if entry.shot not in named and entry.shot in elsewhere:
+                continue
             problem = _entry_problem(cut, entry, named)
             if problem is not None:
                 problems.append(problem)

@@ -188,3 +188,11 @@ def test_frame_spans_round_the_running_total_so_the_cut_is_never_a_frame_off() -
     odd = frame_spans([0.51, 0.51, 0.51], 30)
     assert [frames for _, frames in odd] == [15, 16, 15]  # 0.51 s is 15.3 frames: the total, 46 frames, is 1.53 s
     assert frame_spans([0.0], 30) == [(0, 1)]  # every entry keeps a frame
+
+
+def test_entries_naming_shots_of_files_not_planned_are_taken_as_they_are() -> None:
+    cuts, _ = parsed('[cuts.master]\nshots = ["s01-dawn", { shot = "elsewhere", in = 99 }, "nowhere"]\n')
+    problems = [p.format() for p in cut_problems(cuts, planned(), elsewhere={"elsewhere"})]
+    assert problems == [
+        "specs/cuts.toml:2: cuts.master.shots[2]: no shot has the id 'nowhere'; `renderspec plan` lists the shot ids"
+    ]
