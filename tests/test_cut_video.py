@@ -183,3 +183,14 @@ def test_slate_text_wraps_at_words_and_ends_with_an_ellipsis() -> None:
     assert wrap("x" * 100, font, 60, 2)[-1].endswith("…")
     image = slate_image(Piece("s05-end", None, prompt="Mia looks back", duration=4.0), (320, 180))
     assert image.size == (320, 180)
+
+
+def test_a_late_in_seeks_to_the_keyframe_before_it_and_shows_the_frame_at_in(tmp_path: Path) -> None:
+    steps = [(0.0, RED), (2.9, GREEN), (3.0, BLUE)]  # a frame of green just before `in`, then blue
+    shot = write_shot(tmp_path / "a.mp4", steps, seconds=4.0, options={"preset": "ultrafast", "g": "30"})
+    cut = tmp_path / "master.mp4"
+    made = write_cut([Piece("a", shot, start=3.0)], cut, size=(320, 240))
+    assert not made.copied or made.spans[0].source_start == 3.0
+    assert near(pixel(cut, 0.0), BLUE) and abs(video_facts(cut)[0] - 1.0) <= FRAME
+    encoded = write_cut([Piece("a", shot, start=2.95)], tmp_path / "late.mp4")
+    assert not encoded.copied and near(pixel(tmp_path / "late.mp4", 0.0), GREEN)
