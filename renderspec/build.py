@@ -58,6 +58,7 @@ class BuildArguments:
     rerender_missing: bool = False
     shard: Shard | None = None
     budget: float | None = None  # overrides the `budget` setting
+    cuts: bool = True  # make the cuts after the shots (`--no-cuts`: not)
 
 
 def run_build(
@@ -191,7 +192,19 @@ def _build(
         _report(final, restored, fetched, settings, args, project, out, human, others=len(others), budget=limit)
         if remote is not None and remote.required and remote.unshared:
             return EXIT_FAILED
-        return EXIT_FAILED if any(result.outcome in (Outcome.FAILED, Outcome.SKIPPED) for result in final) else EXIT_OK
+        if any(result.outcome in (Outcome.FAILED, Outcome.SKIPPED) for result in final):
+            return EXIT_FAILED
+        return _make_cuts(settings, project, args, human, err)
+
+
+def _make_cuts(settings: Settings, project: ProjectPlan, args: BuildArguments, out: TextIO, err: TextIO) -> int:
+    """The cuts, after every shot was built (renderspec/cuts.py): not for a build of some spec files
+    or one shard, whose plan does not hold every shot a cut may show."""
+    if not args.cuts or not project.whole_project or args.shard is not None:
+        return EXIT_OK
+    from renderspec.cuts import make_cuts
+
+    return make_cuts(settings, project, (), out, err)
 
 
 def _same_render(

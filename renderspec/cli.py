@@ -102,7 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--shard", type=_shard, metavar="K/N", help="render only shard K of N (by key; for CI matrices)")
     build.add_argument("--budget", type=_amount, metavar="AMOUNT", help="refuse or stop before spending more than this")
+    build.add_argument("--no-cuts", action="store_true", help="do not make the cuts after the shots")
     _remote_flags(build)
+
+    cut = commands.add_parser(
+        "cut", help="write each cut as renders/cuts/NAME.mp4, .otio and .edl (an unchanged cut is not encoded again)"
+    )
+    cut.add_argument("names", nargs="*", metavar="NAME", help="the cuts to make (default: every cut)")
+    cut.add_argument("--provider", choices=("local", "dashscope", "apiyi"), help="the provider whose renders to use")
+    cut.add_argument("--force", action="store_true", help="encode the cuts again even when unchanged")
 
     pull = commands.add_parser(
         "pull", help="fetch what the remote cache holds for the current plan into the cache and renders/"
@@ -355,6 +363,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         check_url(settings.project.remote.url)  # a bad URL is a settings error in every command, `check` too
     if args.command == "build":
         return _build(args, settings, env, cwd, out, err)
+    if args.command == "cut":
+        from renderspec.cuts import run_cut
+
+        return run_cut(settings, args.names, cwd, out, err, force=args.force)
     if args.command in ("pull", "push"):
         from renderspec import sharing
 
@@ -440,6 +452,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], cwd: Path, out: TextI
         if explanations:
             print(file=out)
             explaining.write_text(explanations, out)
+        from renderspec.cuts import stale_cut_lines  # the cuts the next build makes again, one line each
+
+        for line in stale_cut_lines(settings, result):
+            print(line, file=out)
     if not plan.is_valid:
         print(reporting.problem_summary(plan, len(result.spec_files)), file=err)
         return EXIT_USAGE
@@ -471,6 +487,7 @@ def _build(args: argparse.Namespace, settings: Any, env: Mapping[str, str], cwd:
         rerender_missing=args.rerender_missing,
         shard=args.shard,
         budget=args.budget,
+        cuts=not args.no_cuts,
     )
     return run_build(settings, env, arguments, cwd, out, err)
 

@@ -498,6 +498,35 @@ MUTANTS = (
         "",
         ("tests/test_review.py", "tests/test_review_browser.py"),
     ),
+    # -- cuts (issue 11) ----------------------------------------------------------------------------
+    Mutant(
+        "a cut's copied video shifted by a frame after its first shot",
+        "renderspec/cutting.py",
+        "            shift = frame * item.ticks - item.first_pts\n",
+        "            shift = (frame + (1 if frame else 0)) * item.ticks - item.first_pts\n",
+        ("tests/test_cut_video.py",),
+    ),
+    Mutant(
+        "a cut's re-encoded entries ignore their `in`",
+        "renderspec/cutting.py",
+        "            moment = start + index * step + 1e-3",
+        "            moment = index * step + 1e-3",
+        ("tests/test_cut_video.py",),
+    ),
+    Mutant(
+        "an unchanged cut is encoded again",
+        "renderspec/cuts.py",
+        "        return record if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == record.file else None\n",
+        "        return None\n",
+        ("tests/test_cut.py",),
+    ),
+    Mutant(
+        "a cut's key ignores the trims",
+        "renderspec/core/cuts.py",
+        "        entries.append({**shown, **item.entry.trims})\n",
+        "        entries.append(shown)\n",
+        ("tests/core/test_cuts.py",),
+    ),
 )
 
 

@@ -41,6 +41,15 @@ class Locator:
             probe = probe[:-1]
         return None
 
+    def item_line(self, path: Sequence[str | int], index: int) -> int | None:
+        """The line where item `index` of the array at `path` starts, when that array is written
+        inline after `key =` (possibly over several lines); else the line of `path` itself."""
+        line = self.line_of(path)
+        if line is None or self._lines is None or tuple(path) not in self._lines:
+            return line
+        starts = _item_lines(self._text, line)
+        return starts[index] if 0 <= index < len(starts) else line
+
     def _index(self) -> dict[Path, int]:
         if self._lines is None:
             self._lines = _scan(self._text)
@@ -89,3 +98,65 @@ def _resolve(name: tuple[str, ...], array_counts: dict[tuple[str, ...], int]) ->
         if prefix in array_counts:
             resolved.append(array_counts[prefix])
     return tuple(resolved)
+
+
+def _item_lines(text: str, line: int) -> list[int]:
+    """Line numbers where each item of the inline array after the `=` on `line` begins.
+
+    A small scanner: strings (basic, literal, multi-line), comments and nested brackets are
+    skipped, so only the outer array's commas separate items.
+    """
+    lines = text.splitlines(keepends=True)
+    offset = sum(len(each) for each in lines[: line - 1])
+    equals = text.find("=", offset)
+    position = equals + 1
+    while 0 < position < len(text) and text[position] in " \t":
+        position += 1
+    if equals < 0 or position >= len(text) or text[position] != "[":  # not an array written inline here
+        return []
+    number = line
+    starts: list[int] = []
+    depth, expecting = 1, True
+    position += 1
+    while position < len(text) and depth > 0:
+        char = text[position]
+        if char == "\n":
+            number += 1
+        elif char == "#":
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end
+            continue
+        elif char in "\"'":
+            if depth == 1 and expecting:
+                starts.append(number)
+                expecting = False
+            end = _string_end(text, position)
+            number += text.count("\n", position, end)
+            position = end
+            continue
+        elif char in "[{":
+            if depth == 1 and expecting:
+                starts.append(number)
+                expecting = False
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 1:
+            expecting = True
+        elif not char.isspace() and depth == 1 and expecting:
+            starts.append(number)
+            expecting = False
+        position += 1
+    return starts
+
+
+def _string_end(text: str, start: int) -> int:
+    """The index just past the string that opens at `start`."""
+    quote = text[start]
+    if text.startswith(quote * 3, start):
+        end = text.find(quote * 3, start + 3)
+        return len(text) if end < 0 else end + 3
+    position = start + 1
+    while position < len(text) and text[position] not in (quote, "\n"):
+        position += 2 if quote == '"' and text[position] == "\\" else 1
+    return position + 1

@@ -43,3 +43,27 @@ def test_unknown_paths_fall_back_to_the_nearest_enclosing_place() -> None:
     locator = Locator(TEXT)
     assert locator.line_of(("shots", 1, "duration")) == 17
     assert locator.line_of(("nothing",)) is None
+
+
+def test_items_of_an_inline_array_over_several_lines_have_their_own_lines() -> None:
+    text = (
+        "[cuts.master]\n"
+        "shots = [ # the opening\n"
+        '  "a", "b,c",  # two on a line, a comma in a string\n'
+        "  { shot = 'd', in = [1, 2] },\n"
+        '  """e\n'
+        '""",\n'
+        "  'f'\n"
+        "]\n"
+        'size = "640x360"\n'
+        "[cuts.other]\n"
+        'shots = ["x", "y"]\n'
+        "inline = { shots = ['z'] }\n"
+    )
+    locator = Locator(text)
+    path = ("cuts", "master", "shots")
+    assert [locator.item_line(path, index) for index in range(5)] == [3, 3, 4, 5, 7]
+    assert locator.item_line(path, 5) == 2  # no such item: the array's own line
+    assert locator.item_line(("cuts", "other", "shots"), 1) == 11
+    assert locator.item_line(("cuts", "other", "inline", "shots"), 0) == 12  # not indexed: the enclosing key's line
+    assert locator.item_line(("cuts", "master", "size"), 0) == 9  # not an array: its own line
