@@ -8,8 +8,6 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from renderspec.core import expansion
-
 from .conftest import run_cli
 from .cutmedia import pixel, video_facts
 
@@ -44,16 +42,6 @@ shots = ["a-wave", { shot = "b-walk", out = 1.5 }, "c-look"]
 [cuts.quick]
 shots = ["a-wave", "c-look"]
 """
-
-
-@pytest.fixture(autouse=True)
-def cuts_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until expansion reads `[cuts]` itself (the spec integration), it calls the table unknown and
-    `build` refuses the specs; this lets the build tests run. Harmless once `cuts` is accepted."""
-    for name in ("TOP_LEVEL_FIELDS", "_TOP_LEVEL"):
-        top = getattr(expansion, name, None)
-        if top is not None and "cuts" not in top:
-            monkeypatch.setattr(expansion, name, (*top, "cuts"))
 
 
 @pytest.fixture

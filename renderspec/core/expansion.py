@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from renderspec.core.cuts import Cut, parse_cuts
 from renderspec.core.limits import DEFAULT_LIMITS, Limits, Meter
 from renderspec.core.locations import Locator, Path
 from renderspec.core.model import (
@@ -124,6 +125,7 @@ class Expansion:
     references: list[tuple[str, Reference]] = field(default_factory=list)
     locators: dict[str, Locator] = field(default_factory=dict)
     stopped: bool = False
+    cuts: list[Cut] = field(default_factory=list)
 
     def line_of(self, spec: str, path: Sequence[str | int]) -> int | None:
         locator = self.locators.get(spec)
@@ -391,6 +393,9 @@ class _FileExpander:
         for key in data:
             if key not in TOP_LEVEL_FIELDS:
                 self.problem((key,), _unknown_message(key, TOP_LEVEL_FIELDS), field_name=key)
+        cuts, problems = parse_cuts(data, self.source.path, self.locator)
+        self.out.cuts += cuts
+        self.out.problems += problems
         imported = self.read_uses(data.get("uses", []))
         self.uses = "uses" in data
         written = {

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from renderspec.core.cuts import cut_problems
 from renderspec.core.expansion import DEFAULT_MODEL, Expansion
 from renderspec.core.keys import key_of, key_payload
 from renderspec.core.locations import Path
@@ -94,6 +95,7 @@ def plan(
         if shot is not None:
             planned[position] = shot
     shots = [planned[position] for position in sorted(planned)]
+    problems += cut_problems(expansion.cuts, shots, elsewhere)
     problems = sorted(dict.fromkeys(problems), key=sort_key)
     return Plan(shots=shots, problems=problems, expansion=expansion, planner=planner)
 

@@ -117,6 +117,8 @@ class SpecDocument(_Strict):
     vars: dict[str, Any] = Field(default_factory=dict)
     refs: dict[str, RefSpec] = Field(default_factory=dict)
     shots: list[ShotSpec] = Field(default_factory=list)
+    cuts: dict[str, Any] = Field(default_factory=dict)
+    """Cuts of the film: `[cuts.NAME] shots = [...]`, checked by renderspec.core.cuts."""
 
 
 PARAMETER_FIELDS = tuple(Parameters.model_fields)
