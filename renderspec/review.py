@@ -352,6 +352,7 @@ nav a::before { content: "\\25CF "; color: #666; }
 video { display: block; width: 100%; background: #000; border-radius: 6px; }
 .cuts { display: grid; gap: 16px; }
 .cut { margin: 0; max-width: 960px; } .cut figcaption { margin-top: 6px; }
+.cut video { max-height: 70vh; object-fit: contain; }
 .shot { display: grid; grid-template-columns: minmax(0, 480px) minmax(0, 1fr); gap: 16px 20px; padding: 16px;
   margin-bottom: 14px; background: var(--card); border: 1px solid var(--line); border-radius: 10px; }
 .shot .stage video, .placeholder { max-height: 480px; object-fit: contain; }
