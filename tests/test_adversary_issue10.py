@@ -1,0 +1,203 @@
+"""Adversarial tests of issue 10's features (uses, per-shot voices, takes and picks, continuity), from the outside."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from renderspec.emulator.app import EmulatorOptions
+from renderspec.emulator.server import RunningEmulator, start_in_thread
+from tests.conftest import creates, env_for, fast, run_cli
+
+
+@pytest.fixture
+def service() -> Iterator[RunningEmulator]:
+    with start_in_thread(EmulatorOptions(latency=0.05, concurrency=4)) as running:
+        yield running
+
+
+def _plan(project: Path, *args: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    run = run_cli("plan", "--json", *args, cwd=project, env=env)
+    assert run.code in (0, 1), run.out + run.err
+    return list(json.loads(run.out)["shots"])
+
+
+def _lock_tables(project: Path) -> dict[str, dict[str, Any]]:
+    import tomllib
+
+    return dict(tomllib.loads((project / "renderspec.lock").read_text())["shots"])
+
+
+# --- takes: a shot's own id is claimed by its pick --------------------------------------------------------------
+
+
+def test_a_shot_with_takes_and_another_shot_of_the_same_id_are_a_duplicate_id(project: Path) -> None:
+    """`hero` with takes writes renders/hero.mp4 and [shots.hero] (its pick): a second shot `hero` may not."""
+    (project / "specs" / "a.toml").write_text(
+        """
+[refs.mia]
+image = "refs/mia.png"
+
+[[shots]]
+id = "hero"
+media = ["mia"]
+prompt = "{{ mia }} smiles"
+takes = 2
+
+[[shots]]
+id = "hero"
+media = ["mia"]
+prompt = "{{ mia }} frowns"
+"""
+    )
+    check = run_cli("check", cwd=project)
+    assert check.code == 1, check.out
+    assert "specs/a.toml:6: shot hero: id: 'hero' is used by 2 shots" in check.out
+    assert "specs/a.toml:12: shot hero: id: 'hero' is used by 2 shots" in check.out
+    assert "Traceback" not in check.out + check.err
+
+
+def test_a_shot_with_takes_clashes_with_a_shot_of_its_id_in_a_file_not_named(project: Path) -> None:
+    """`check FILE` (the pre-commit hook) still sees the other file's `hero`."""
+    (project / "specs" / "a.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\n\n[[shots]]\nid = "hero"\nmedia = ["mia"]\nprompt = "{{ mia }}"\ntakes = 2\n'
+    )
+    (project / "specs" / "b.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\n\n[[shots]]\nid = "hero"\nmedia = ["mia"]\nprompt = "{{ mia }} b"\n'
+    )
+    check = run_cli("check", "specs/b.toml", cwd=project)
+    assert check.code == 1, check.out
+    assert "specs/b.toml:5: shot hero: id: 'hero' is used by 2 shots (specs/b.toml:5, specs/a.toml:5)" in check.out
+
+
+# --- takes: lost creates that differ only in their seed ------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lost creates of takes (differ only in seed) are resolved one at a time: two takes adopt one task",
+)
+def test_lost_creates_of_takes_never_adopt_one_task_twice_or_another_takes_task(project: Path) -> None:
+    """Every create's connection is cut after the service made the task. The takes differ only in
+    their seed, which the service does not report: no take may be given a task made with another
+    take's seed (its cache entry would hold the wrong render forever), nor two takes one task."""
+    fast(project)
+    (project / "specs" / "a.toml").write_text(
+        """
+[refs.mia]
+image = "refs/mia.png"
+
+[[shots]]
+id = "hero"
+media = ["mia"]
+prompt = "{{ mia }} smiles"
+duration = 2
+seed = 1
+takes = 3
+"""
+    )
+    seeds = {shot["id"]: shot["request"]["parameters"]["seed"] for shot in _plan(project)}
+    with start_in_thread(EmulatorOptions(latency=0.3, concurrency=4, drop_rate=1.0, seed=3)) as service:
+        run_cli("build", cwd=project, env=env_for(service))
+        made = {task["task_id"]: task["request"]["parameters"]["seed"] for task in creates(service)}
+    lock = _lock_tables(project) if (project / "renderspec.lock").exists() else {}
+    takes = {shot: table["task_id"] for shot, table in lock.items() if shot.startswith("hero.take")}
+    assert len(set(takes.values())) == len(takes), f"one task adopted by several takes: {takes}"
+    for shot, task_id in takes.items():
+        assert made[task_id] == seeds[shot], (
+            f"{shot} (seed {seeds[shot]}) adopted a task made with seed {made[task_id]}"
+        )
+
+
+# --- continuity and shards ---------------------------------------------------------------------------------------
+
+
+def _diamonds(project: Path) -> None:
+    """r0..r5 are independent; m_i starts from r_i's last frame and uses a still of r_(i+1): linked pairs."""
+    fast(project)
+    lines = ['[refs.mia]\nimage = "refs/mia.png"\n\n[defaults]\nduration = 2\n']
+    lines += [f'[refs.still{i}]\nimage = {{ shot = "r{i}" }}\n' for i in range(6)]
+    lines += [f'[[shots]]\nid = "r{i}"\nmedia = ["mia"]\nprompt = "{{{{ mia }}}} root {i}"\n' for i in range(6)]
+    lines += [
+        f'[[shots]]\nid = "m{i}"\nmedia = ["mia", "still{i + 1}"]\nfirst_frame = {{ shot = "r{i}" }}\n'
+        f'prompt = "{{{{ mia }}}} m {{{{ still{i + 1} }}}}"\n'
+        for i in range(5)
+    ]
+    (project / "specs" / "d.toml").write_text("\n".join(lines))
+
+
+@pytest.mark.xfail(strict=True, reason="a shard follows only the first upstream of a shot")
+def test_every_shard_of_a_storyboard_with_diamonds_builds_what_it_owns(project: Path, service: RunningEmulator) -> None:
+    """A shot with two upstreams must land in a shard that renders both: every shard exits 0 and the
+    shards together render every shot once."""
+    _diamonds(project)
+    env = env_for(service)
+    for index in (1, 2, 3):
+        build = run_cli("build", "--shard", f"{index}/3", cwd=project, env=env)
+        assert build.code == 0, build.out + build.err
+        assert "which this build did not make" not in build.out
+    assert sorted(path.stem for path in (project / "renders").glob("*.mp4")) == sorted(
+        [f"r{i}" for i in range(6)] + [f"m{i}" for i in range(5)]
+    )
+    assert len(creates(service)) == 11
+
+
+# --- spec files: a symlink loop ----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="spec_paths resolves a symlink loop: RuntimeError")
+def test_a_symlink_loop_among_the_spec_files_is_a_located_error_not_an_internal_error(project: Path) -> None:
+    (project / "specs" / "a.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\n\n[[shots]]\nid = "one"\nmedia = ["mia"]\nprompt = "{{ mia }}"\n'
+    )
+    (project / "specs" / "loop.toml").symlink_to("loop.toml")
+    for command in (("check",), ("plan",), ("plan", "--json")):
+        run = run_cli(*command, cwd=project)
+        assert run.code in (1, 2), (command, run.code, run.out, run.err)
+        assert "internal error" not in run.err and "Traceback" not in run.err
+        assert "specs/loop.toml" in run.out + run.err
+
+
+# --- per-shot voices ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="the pin hint names sha256 for voices")
+def test_an_unpinned_voice_url_asks_for_voice_sha256(project: Path) -> None:
+    """Following the hint must silence the warning: a voice is pinned by voice_sha256, not sha256."""
+    (project / "specs" / "a.toml").write_text(
+        """
+[refs.mia]
+image = "refs/mia.png"
+voice = "https://example.com/mia.wav"
+
+[refs.dress]
+image = "refs/dress.png"
+
+[[shots]]
+id = "one"
+media = ["mia", { ref = "dress", voice = "https://example.com/line2.wav" }]
+prompt = "{{ mia }} {{ dress }}"
+"""
+    )
+    check = run_cli("check", cwd=project)
+    assert check.code == 0, check.out
+    warnings = [line for line in check.out.splitlines() if "is not pinned" in line]
+    assert len(warnings) == 2, check.out
+    for line in warnings:
+        assert 'add voice_sha256 = "<hex digest>"' in line, line
+
+
+# --- plurals ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="plural")
+def test_one_take_selected_is_one_take(project: Path) -> None:
+    (project / "specs" / "a.toml").write_text(
+        '[refs.mia]\nimage = "refs/mia.png"\n\n[[shots]]\nid = "hero"\nmedia = ["mia"]\nprompt = "{{ mia }}"\ntakes = 3\n'
+    )
+    text = run_cli("plan", "--shot", "hero.take2", cwd=project).out
+    assert "hero: 1 takes" not in text and "hero: 1 take" in text, text
