@@ -194,7 +194,6 @@ prompt = "{{ mia }} {{ dress }}"
 # --- plurals ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="plural")
 def test_one_take_selected_is_one_take(project: Path) -> None:
     (project / "specs" / "a.toml").write_text(
         '[refs.mia]\nimage = "refs/mia.png"\n\n[[shots]]\nid = "hero"\nmedia = ["mia"]\nprompt = "{{ mia }}"\ntakes = 3\n'
