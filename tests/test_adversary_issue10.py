@@ -165,7 +165,6 @@ def test_a_symlink_loop_among_the_spec_files_is_a_located_error_not_an_internal_
 # --- per-shot voices ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the pin hint names sha256 for voices")
 def test_an_unpinned_voice_url_asks_for_voice_sha256(project: Path) -> None:
     """Following the hint must silence the warning: a voice is pinned by voice_sha256, not sha256."""
     (project / "specs" / "a.toml").write_text(
