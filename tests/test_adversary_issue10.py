@@ -149,7 +149,6 @@ def test_every_shard_of_a_storyboard_with_diamonds_builds_what_it_owns(project: 
 # --- spec files: a symlink loop ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="spec_paths resolves a symlink loop: RuntimeError")
 def test_a_symlink_loop_among_the_spec_files_is_a_located_error_not_an_internal_error(project: Path) -> None:
     (project / "specs" / "a.toml").write_text(
         '[refs.mia]\nimage = "refs/mia.png"\n\n[[shots]]\nid = "one"\nmedia = ["mia"]\nprompt = "{{ mia }}"\n'
