@@ -130,7 +130,6 @@ def _diamonds(project: Path) -> None:
     (project / "specs" / "d.toml").write_text("\n".join(lines))
 
 
-@pytest.mark.xfail(strict=True, reason="a shard follows only the first upstream of a shot")
 def test_every_shard_of_a_storyboard_with_diamonds_builds_what_it_owns(project: Path, service: RunningEmulator) -> None:
     """A shot with two upstreams must land in a shard that renders both: every shard exits 0 and the
     shards together render every shot once."""
