@@ -156,6 +156,9 @@ class Executor:
         results: dict[str, ShotResult] = {}
         ended = {shot.key: anyio.Event() for shot in shots}
         by_key: dict[str, ShotResult] = {}
+        # Tasks journaled for a waiting shot: its key is known only once its upstream renders, and a
+        # task of another key (an earlier version) is collected after it, like any orphan.
+        held = {key: record for key, record in journal.items() if key not in ended and key not in (orphans or {})}
 
         async def one(shot: PlannedShot) -> None:
             try:
@@ -168,6 +171,10 @@ class Executor:
                     by_key[shot.key] = results[shot.id]
                 ended[shot.key].set()
             self.events.done(results[shot.id])
+            if shot.waiting_on:
+                for key, record in held.items():
+                    if record.shot == shot.id and key != results[shot.id].shot.key:
+                        await self._orphan(key, record)
 
         async with anyio.create_task_group() as group:
             for shot in shots:

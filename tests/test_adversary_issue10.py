@@ -204,3 +204,71 @@ def test_one_take_selected_is_one_take(project: Path) -> None:
     )
     text = run_cli("plan", "--shot", "hero.take2", cwd=project).out
     assert "hero: 1 takes" not in text and "hero: 1 take" in text, text
+
+
+# --- continuity: a build killed while a dependent runs, its upstream edited before the next build -----------------
+
+CHAIN = """
+[refs.mia]
+image = "refs/mia.png"
+
+[defaults]
+duration = 2
+
+[[shots]]
+id = "a"
+media = ["mia"]
+prompt = "{{ mia }} walks"
+
+[[shots]]
+id = "b"
+media = ["mia"]
+first_frame = { shot = "a" }
+prompt = "{{ mia }} sits"
+"""
+
+
+def test_a_killed_dependents_paid_task_is_collected_by_the_next_build_after_its_upstream_changed(
+    project: Path,
+) -> None:
+    """b's task was paid and journaled when the build was killed; then a was edited, so b waits at
+    the start of the next build and its new key differs. That build must still collect b's paid
+    task into the cache (README: "a task of a shot that was edited meanwhile is still collected"),
+    not leave it journaled for some later build, by which time the service may have dropped it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fast(project)
+    spec = project / "specs" / "chain.toml"
+    spec.write_text(CHAIN)
+    journal = project / "cache" / "journal"
+    with start_in_thread(EmulatorOptions(latency=2.0, concurrency=4)) as service:
+        env = env_for(service)
+        log = project.parent / "killed.log"
+        with log.open("wb") as sink:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "renderspec", "build"],
+                cwd=project,
+                env={**os.environ, **env},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until b's create is answered and journaled
+            records = [json.loads(path.read_text()) for path in journal.glob("*.json")] if journal.is_dir() else []
+            if any(record.get("shot") == "b" and record.get("task_id") for record in records):
+                break
+            assert child.poll() is None, log.read_text()
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        spec.write_text(CHAIN.replace("walks", "runs"))
+        build = run_cli("build", cwd=project, env=env)
+        assert build.code == 0, build.out + build.err
+        prompts = sorted(task["request"]["input"]["prompt"] for task in creates(service))
+        assert prompts == ["image 1 runs", "image 1 sits", "image 1 sits", "image 1 walks"]  # nothing paid twice
+        assert list(journal.glob("*.json")) == [], "b's paid task of the earlier version is still only journaled"
+        assert "collected task" in build.out
