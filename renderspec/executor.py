@@ -36,7 +36,7 @@ from renderspec.errors import (
 from renderspec.fsutil import file_sha256
 from renderspec.outcomes import Events, Fetched, Gate, Outcome, ShotResult, Upstream
 from renderspec.providers.base import Provider, TaskState, TaskStatus
-from renderspec.recovery import ADOPT_HINT, LostCreate, resolve_lost
+from renderspec.recovery import ADOPT_HINT, LostCreate, lost_create, resolve_lost
 
 if TYPE_CHECKING:  # annotations only: the store and journal are handed in, never imported for behaviour
     from renderspec.journal import Journal, Record
@@ -156,6 +156,9 @@ class Executor:
         results: dict[str, ShotResult] = {}
         ended = {shot.key: anyio.Event() for shot in shots}
         by_key: dict[str, ShotResult] = {}
+        # Tasks journaled for a waiting shot: its key is known only once its upstream renders, and a
+        # task of another key (an earlier version) is collected after it, like any orphan.
+        held = {key: record for key, record in journal.items() if key not in ended and key not in (orphans or {})}
 
         async def one(shot: PlannedShot) -> None:
             try:
@@ -168,6 +171,10 @@ class Executor:
                     by_key[shot.key] = results[shot.id]
                 ended[shot.key].set()
             self.events.done(results[shot.id])
+            if shot.waiting_on:
+                for key, record in held.items():
+                    if record.shot == shot.id and key != results[shot.id].shot.key:
+                        await self._orphan(key, record)
 
         async with anyio.create_task_group() as group:
             for shot in shots:
@@ -479,6 +486,18 @@ class Executor:
         self.events.stage(shot.id, "looking for the task of a lost create")
         item = LostCreate(shot.key, shot.id, shot.model, sent_at, self.provider.request_facts(body), self.clock())
         claimed = await anyio.to_thread.run_sync(self._claimed)
+
+        def rivals() -> list[LostCreate]:
+            """This build's other creates without a task yet: takes differ only in their seed, which
+            the service does not report, so a task that matches one of them too is nobody's to take."""
+            found = []
+            for record in self.journal.records().values():
+                if record.key != shot.key and not record.task_id:
+                    rival = lost_create(record, self.provider, self.clock)
+                    if rival is not None:
+                        found.append(rival)
+            return found
+
         resolution = await resolve_lost(
             self.provider,
             [item],
@@ -488,6 +507,7 @@ class Executor:
             settle=self.options.poll_interval,  # an empty list is trusted one poll after the answer was lost
             clock=self.clock,
             sleep=self.sleep,
+            rivals=rivals,
         )
         for note in resolution.notes:
             log.warning("%s", note)

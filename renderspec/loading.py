@@ -15,9 +15,17 @@ from renderspec.errors import SettingsError
 SETTINGS_FILE = "renderspec.toml"  # never a spec, even when a folder scan meets it
 
 
+def _resolved(path: Path) -> Path:
+    """The path with symlinks followed; as written (made absolute) when they loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a symlink loop
+        return path.absolute()
+
+
 def display_path(path: Path, root: Path) -> str:
     """Project-relative POSIX path when inside the project, else the absolute path."""
-    absolute = path.resolve()
+    absolute = _resolved(path)
     try:
         return absolute.relative_to(root).as_posix()
     except ValueError:
@@ -30,12 +38,12 @@ def spec_paths(arguments: Sequence[str], root: Path, defaults: Sequence[str], cw
     found: dict[Path, None] = {}
     for path in named:
         if path.is_file():
-            found.setdefault(path.resolve())
+            found.setdefault(_resolved(path))
         elif path.is_dir():
             for candidate in sorted(path.rglob("*.toml")):
                 hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)
                 if not hidden and candidate.name != SETTINGS_FILE:
-                    found.setdefault(candidate.resolve())
+                    found.setdefault(_resolved(candidate))  # a loop: reading it says so, at its path
         else:
             raise SettingsError(f"no such spec file or folder: {path}")
     return list(found)

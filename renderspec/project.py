@@ -58,9 +58,11 @@ def plan_project(
     assets = AssetFacts(root, settings.cache_dir, allowed=settings.outside_folders)
     facts = assets.facts(expansion.local_files())
     assets.save()
-    wanted = {draft.id for draft in expansion.drafts} | {
-        item.file.shot for draft in expansion.drafts for item in draft.media if isinstance(item.file, RenderOf)
-    }
+    wanted = (
+        {draft.id for draft in expansion.drafts}
+        | {draft.take_of for draft in expansion.drafts if draft.take_of}
+        | {item.file.shot for draft in expansion.drafts for item in draft.media if isinstance(item.file, RenderOf)}
+    )
     elsewhere = ids_elsewhere(settings, paths, cwd, wanted) if arguments else None
     store = LocalStore(settings.cache_dir)
     manifest = Manifest.load(root, memo_dir=settings.cache_dir) if with_states else Manifest(root)
@@ -209,7 +211,13 @@ def ids_elsewhere(settings: Settings, named: Sequence[Path], cwd: Path, wanted: 
     )
     places: dict[str, list[str]] = {}
     for draft in expansion.drafts:
-        if draft.id in wanted and "id" not in draft.failed:
-            line = expansion.line_of(draft.spec, ("shots", draft.index, "id")) or "?"
+        if "id" in draft.failed:
+            continue
+        line = expansion.line_of(draft.spec, ("shots", draft.index, "id")) or "?"
+        if draft.id in wanted:
             places.setdefault(draft.id, []).append(f"{draft.spec}:{line}")
+        if (
+            draft.take_of is not None and draft.take_of in wanted and draft.picked
+        ):  # a shot with takes claims its own id through its pick
+            places.setdefault(draft.take_of, []).append(f"{draft.spec}:{line}")
     return places

@@ -105,8 +105,13 @@ async def resolve_lost(
     settle: float,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    rivals: Callable[[], Sequence[LostCreate]] | None = None,
 ) -> Resolution:
-    """Decides each lost create: adopted, never created, or unresolved (see the module's rules)."""
+    """Decides each lost create: adopted, never created, or unresolved (see the module's rules).
+
+    `rivals` gives the other creates still without a task (lost, or not yet answered) that are
+    being decided elsewhere: a task matching one of them as well as a lost create is not adopted.
+    """
     resolution = Resolution()
     if not lost:
         return resolution
@@ -127,6 +132,11 @@ async def resolve_lost(
         for item in open_:
             for candidate in matches[item.key]:
                 owners.setdefault(candidate.summary.task_id, []).append(item.shot)
+        deciding = {item.key for item in open_}
+        for rival in rivals() if rivals is not None else ():
+            if rival.key not in deciding:
+                for candidate in _matches(rival, finals):
+                    owners.setdefault(candidate.summary.task_id, []).append(rival.shot)
         out_of_time = clock() >= deadline
         still_open = []
         for item in open_:

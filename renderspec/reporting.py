@@ -128,7 +128,7 @@ def rows(shots: Sequence[PlannedShot]) -> list[tuple[str | None, PlannedShot]]:
 
 def group_label(shot: PlannedShot, shots: Sequence[PlannedShot]) -> str:
     count = sum(1 for other in shots if other.take_of == shot.take_of)
-    return f"{shot.take_of}: {count} takes"
+    return f"{shot.take_of}: {count} take{'s' if count != 1 else ''}"
 
 
 def shown_key(shot: PlannedShot) -> str:

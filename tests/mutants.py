@@ -393,7 +393,7 @@ MUTANTS = (
     Mutant(
         "shards chosen by position in the plan (an added shot moves the others)",
         "renderspec/core/shards.py",
-        "    for shot in listed:\n        (mine if shard.owns(_chain_root(shot, by_id).key) else others).append(shot)\n",
+        "    for shot in listed:\n        (mine if shard.owns(groups[shot.id]) else others).append(shot)\n",
         "    for position, shot in enumerate(listed):\n"
         "        (mine if position % shard.count == shard.index - 1 else others).append(shot)\n",
         ("tests/test_ci_controls.py::test_a_shards_share_does_not_move_when_an_unrelated_shot_is_added",),

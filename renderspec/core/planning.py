@@ -89,7 +89,7 @@ def plan(
     checked_frames: set[tuple[str, Path, str, str]] = set()
     for position in order.positions:
         draft = expansion.drafts[position]
-        if draft.id in duplicates or position in order.blocked:
+        if draft.id in duplicates or draft.take_of in duplicates or position in order.blocked:
             continue
         shot = planner.one(draft, report, bad_references, checked_frames)
         if shot is not None:
@@ -467,9 +467,13 @@ def _fact(ref: FileRef, facts: Mapping[str, FileFacts | None]) -> FileFacts | No
 
 
 def _duplicate_ids(drafts: list[ShotDraft], elsewhere: Mapping[str, Sequence[str]]) -> dict[str, list[ShotDraft]]:
+    """Ids claimed more than once. A shot with takes claims its own id too, through its pick:
+    `renders/<id>.mp4`, the lock's `[shots.<id>]` and `{ shot = "<id>" }` all name the pick."""
     by_id: dict[str, list[ShotDraft]] = defaultdict(list)
     for draft in drafts:
         by_id[draft.id].append(draft)
+        if draft.take_of is not None and draft.picked:
+            by_id[draft.take_of].append(draft)
     return {shot_id: group for shot_id, group in by_id.items() if len(group) + len(elsewhere.get(shot_id, ())) > 1}
 
 

@@ -3,7 +3,7 @@
 A shot belongs to shard `int(key, 16) % N + 1`. The key is a sha256, so the shares are even, and
 it depends on nothing but the shot's own request, so adding, editing or removing another shot
 never moves this one to another shard; shots that ask for one render (one key) always land
-together and are paid for once. A chain of shots (continuity) goes with its first shot. Rendezvous hashing would only help when N itself changes, and
+together and are paid for once. Shots linked by renders (continuity) go together, with the first of their first shots. Rendezvous hashing would only help when N itself changes, and
 then nothing is lost either: what one layout rendered is in the remote cache for the next.
 """
 
@@ -53,21 +53,41 @@ def parse_shard(text: str) -> Shard:
 def shard_share(shots: Iterable[_Shot], shard: Shard) -> tuple[list[_Shot], list[_Shot]]:
     """(this shard's shots, the other shards' shots), each in the order given.
 
-    A shot that uses other shots' renders goes where the first shot of its chain goes: a job can
-    only key a dependent once its upstream is rendered, so a chain renders in one job.
+    Shots linked by renders (continuity) go to one shard: a job can only key a dependent once its
+    upstreams are rendered, so every shot of a linked group renders in one job. A chain goes where
+    its first shot goes; a group with several first shots (a shot using two independent shots'
+    renders) goes where the first of them by key goes.
     """
     listed = list(shots)
     by_id = {shot.id: shot for shot in listed}
     mine: list[_Shot] = []
     others: list[_Shot] = []
+    groups = _linked_groups(listed, by_id)
     for shot in listed:
-        (mine if shard.owns(_chain_root(shot, by_id).key) else others).append(shot)
+        (mine if shard.owns(groups[shot.id]) else others).append(shot)
     return mine, others
 
 
-def _chain_root(shot: _Shot, by_id: dict[str, _Shot]) -> _Shot:
-    seen = {shot.id}
-    while shot.upstream and shot.upstream[0] in by_id and shot.upstream[0] not in seen:
-        shot = by_id[shot.upstream[0]]
-        seen.add(shot.id)
-    return shot
+def _linked_groups(listed: list[_Shot], by_id: dict[str, _Shot]) -> dict[str, str]:
+    """Each shot's group key: the smallest key among the first shots (no upstream here) of the
+    shots linked to it by renders, in either direction."""
+    parent = {shot.id: shot.id for shot in listed}
+
+    def find(shot_id: str) -> str:
+        while parent[shot_id] != shot_id:
+            parent[shot_id] = parent[parent[shot_id]]
+            shot_id = parent[shot_id]
+        return shot_id
+
+    for shot in listed:
+        for upstream in shot.upstream:
+            if upstream in by_id:
+                parent[find(shot.id)] = find(upstream)
+    firsts: dict[str, str] = {}
+    members: dict[str, str] = {}
+    for shot in listed:
+        group = find(shot.id)
+        if not any(upstream in by_id for upstream in shot.upstream):
+            firsts[group] = min(firsts.get(group, shot.key), shot.key)
+        members[group] = min(members.get(group, shot.key), shot.key)
+    return {shot.id: firsts.get(find(shot.id), members[find(shot.id)]) for shot in listed}

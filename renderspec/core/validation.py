@@ -154,10 +154,11 @@ def check_file(file: FileRef, rule: FileRule, facts: Mapping[str, FileFacts | No
     """A file's kind, format, size, pixels and length against one role's rule."""
     if isinstance(file, RemoteFile):
         if file.sha256 is None:
+            pin = "voice_sha256" if rule.kind is FileKind.AUDIO else "sha256"  # a voice has its own pin
             yield _warning(
                 "",
                 f"{shown_path(file.url)} is not pinned: if what it serves changes, the cache cannot notice; "
-                'add sha256 = "<hex digest>" to pin it',
+                f'add {pin} = "<hex digest>" to pin it',
             )
         return
     if isinstance(file, RenderOf):
