@@ -338,6 +338,8 @@ def _even(value: float, down: bool = True) -> int:
 
 @functools.lru_cache(maxsize=16)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font (Latin, with `·` and `…`), shared by the emulator's render threads:
+    Pillow's FreeType calls hold the GIL, so one face is never used by two at once."""
     return ImageFont.load_default(size=size)
 
 
