@@ -1,7 +1,8 @@
 """Benchmark: how long the emulator takes to render a preview video.
 
 Renders the example storyboard's references as 5 s 720P and 15 s 1080P previews (with a voice
-track, two images and a reference video) and prints the best wall time of a few runs.
+track, two images and a reference video, and the names the local provider's header gives) and
+prints the best wall time of a few runs.
 
 Usage: python bench/preview.py [--repeat 3]
 """
@@ -13,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from renderspec.emulator.preview import PreviewRequest, render_preview
+from renderspec.emulator.preview import Caption, PreviewRequest, render_preview
 
 REFS = Path(__file__).resolve().parents[1] / "specs" / "refs"
 CASES = [("5 s 720P 16:9", 1280, 720, 5), ("10 s 720P 9:16", 720, 1280, 10), ("15 s 1080P 16:9", 1920, 1080, 15)]
@@ -35,6 +36,12 @@ def main() -> None:
                 images=[REFS / "mia.png", REFS / "dress.png"],
                 videos=[REFS / "bottle.mp4"],
                 voice=REFS / "mia.wav",
+                caption=Caption(
+                    shot="garden-walk",
+                    take=1,
+                    refs=(("image 1", "mia"), ("image 2", "dress"), ("video 1", "bottle")),
+                    matrix=(("side", "left"),),
+                ),
             )
             out = Path(folder) / "preview.mp4"
             best = float("inf")

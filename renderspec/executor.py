@@ -456,7 +456,7 @@ class Executor:
                 )
                 self.events.stage(shot.id, "submitting")
                 try:
-                    submitted = await self.provider.create(body)
+                    submitted = await self.provider.create(body, labels=shot.labels)
                 except OutcomeUnknown as error:
                     lost: OutcomeUnknown | None = error
                 except ProviderError:

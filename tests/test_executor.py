@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from renderspec.core.model import PlannedShot
+from renderspec.core.model import PlannedShot, ShotLabels
 from renderspec.executor import BuildOptions, Executor
 from renderspec.journal import Journal
 from renderspec.outcomes import Outcome, ShotResult
@@ -56,13 +56,15 @@ class FakeService:
         self.polls = polls
         self.final = final
         self.created: list[Mapping[str, Any]] = []
+        self.labels: list[ShotLabels | None] = []
         self.queries: dict[str, int] = {}
 
     async def upload(self, path: Path, sha256: str, model: str) -> str:
         return f"https://files.example/{sha256}"
 
-    async def create(self, body: Mapping[str, Any]) -> Submitted:
+    async def create(self, body: Mapping[str, Any], *, labels: ShotLabels | None = None) -> Submitted:
         self.created.append(body)
+        self.labels.append(labels)
         return Submitted(task_id=f"task-{len(self.created)}", request_id="r")
 
     async def query(self, task_id: str) -> TaskStatus:

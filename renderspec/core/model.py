@@ -199,6 +199,8 @@ class PlannedShot:
     """Every shot whose render this one uses (rendered or not)."""
     # explain: the spec file and fragments its templates read, by path, with the sha256 of each text
     sources: Mapping[str, str] = field(default_factory=dict)
+    # previews: who the shot is, for the local emulator to burn in (never in the request or the key)
+    labels: ShotLabels | None = None
 
     @property
     def group(self) -> str:
@@ -207,3 +209,20 @@ class PlannedShot:
 
     def with_state(self, state: State, reasons: tuple[str, ...]) -> PlannedShot:
         return replace(self, state=state, reasons=reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class ShotLabels:
+    """Who a shot is, in words its request does not carry: the shot as written, its take, each
+    citation's reference name and its matrix values.
+
+    Only the local emulator sees them (its previews burn them in); they are never part of the
+    request or its key, and no real service is sent them.
+    """
+
+    shot: str
+    take: int | None = None
+    refs: tuple[tuple[str, str], ...] = ()
+    """(citation as the prompt numbers it, name): `("image 1", "mia")`, `("first frame", "start.png")`."""
+    matrix: tuple[tuple[str, str], ...] = ()
+    """(variable, value as text), in the matrix's order."""

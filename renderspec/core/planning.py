@@ -16,7 +16,18 @@ from renderspec.core.cuts import cut_problems
 from renderspec.core.expansion import DEFAULT_MODEL, Expansion
 from renderspec.core.keys import key_of, key_payload
 from renderspec.core.locations import Path
-from renderspec.core.model import FileFacts, FileRef, LocalFile, MediaItem, PlannedShot, RenderOf, ShotDraft, State
+from renderspec.core.model import (
+    FileFacts,
+    FileRef,
+    LocalFile,
+    MediaItem,
+    PlannedShot,
+    RemoteFile,
+    RenderOf,
+    ShotDraft,
+    ShotLabels,
+    State,
+)
 from renderspec.core.problems import Problem, Severity, sort_key
 from renderspec.core.rules import FileKind, MediaType, ModelRules, output_size, rules_for
 from renderspec.core.validation import Finding, check_file, check_shot, rule_for_role, unknown_model
@@ -440,6 +451,7 @@ def _planned(
         cost=cost,
         currency=pricing.currency,
         sources=draft.sources,
+        labels=shot_labels(draft),
     )
 
 
@@ -609,3 +621,38 @@ class _Reporter:
                     ),
                     shot=shot_id,
                 )
+
+
+# -- labels for previews ------------------------------------------------------------------------
+
+
+def shot_labels(draft: ShotDraft) -> ShotLabels:
+    """Who the shot is, for the local emulator's previews: citations numbered as the prompt's are
+    (images and videos apart, in media order), each with its reference's name (or file's)."""
+    numbers = {MediaType.REFERENCE_IMAGE: 0, MediaType.REFERENCE_VIDEO: 0}
+    refs: list[tuple[str, str]] = []
+    for item in draft.media:
+        name = item.reference or _file_name(item.file)
+        if item.type is MediaType.FIRST_FRAME:
+            refs.append(("first frame", name))
+            continue
+        numbers[item.type] += 1
+        refs.append((f"{'image' if item.type is MediaType.REFERENCE_IMAGE else 'video'} {numbers[item.type]}", name))
+    matrix = tuple((str(name), _as_text(value)) for name, value in draft.matrix.items())
+    return ShotLabels(shot=draft.take_of or draft.id, take=draft.take, refs=tuple(refs), matrix=matrix)
+
+
+def _file_name(file: FileRef) -> str:
+    if isinstance(file, LocalFile):
+        return file.path.rsplit("/", 1)[-1]
+    if isinstance(file, RemoteFile):
+        return file.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or file.url
+    at = f"{file.frame} frame" if isinstance(file.frame, str) else f"{file.frame:g} s" if file.frame is not None else ""
+    return f"{file.shot}, {at}" if at else f"{file.shot}"
+
+
+def _as_text(value: Any) -> str:
+    """A matrix value as the spec writes it: `left`, `9:16`, `2`, `true`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)

@@ -7,6 +7,10 @@ Decisions where the API notes are unsure (see README, "The emulator"):
 - an unknown or purged task answers `UNKNOWN` natively and 404 on APIYI's `/v1/tasks/{id}`;
 - result links are signed with an HMAC and refuse requests that carry an Authorization header,
   as OSS does (403 SignatureDoesNotMatch).
+
+One extension no service has: an `X-Renderspec-Shot` header on create (sent only by the local
+provider) names the shot, its take, its references and matrix values for the preview to burn in.
+`GET /_emulator/tasks` shows, per task, what was read of it and the names of the headers sent.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ from starlette.types import Receive, Scope, Send
 
 from renderspec.emulator import work
 from renderspec.emulator.jobs import Job, JobBoard, State
-from renderspec.emulator.preview import faststart_cut_short
-from renderspec.emulator.wire import CreateRequest, WireError, parse_create
+from renderspec.emulator.preview import Caption, faststart_cut_short
+from renderspec.emulator.wire import SHOT_HEADER, CreateRequest, WireError, parse_caption, parse_create
 
 CREATE_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 APIYI_CREATE_PATH = "/wan/api/v1/services/aigc/video-generation/video-synthesis"
@@ -248,9 +252,12 @@ class Emulator:
             return self._error(400, error.code, error.message)
         oss_resolve = request.headers.get("x-dashscope-ossresourceresolve", "").lower() == "enable"
         doomed = self.rng.choice(FAILURES) if self._dice(self.options.fail_rate) else None
-        job = self.board.create(
-            body, flavour=flavour, oss_resolve=oss_resolve, doomed=doomed, extra={"request": parsed}
-        )
+        extra = {
+            "request": parsed,
+            "caption": parse_caption(request.headers.get(SHOT_HEADER)),
+            "headers": sorted({name.lower() for name in request.headers}),  # names only: values hold the key
+        }
+        job = self.board.create(body, flavour=flavour, oss_resolve=oss_resolve, doomed=doomed, extra=extra)
         answer = {"request_id": job.request_id, "output": {"task_id": job.id, "task_status": "PENDING"}}
         if self._dice(self.options.drop_rate):
             return _Cut(json.dumps(answer).encode(), keep=0)
@@ -267,6 +274,7 @@ class Emulator:
             parsed: CreateRequest = job.extra["request"]
             rendered = work.run(
                 parsed,
+                caption=job.extra.get("caption"),
                 memo=self.workdir / "previews",
                 folder=folder,
                 result=self.workdir / f"{job.id}.mp4",
@@ -526,11 +534,20 @@ class Emulator:
                         "request": job.body,
                         "code": job.failure[0] if job.state is State.FAILED and job.failure else None,
                         "held": job.held,
+                        "headers": job.extra.get("headers", []),
+                        "caption": _caption_view(job.extra.get("caption")),
                     }
                     for job in jobs
                 ]
             }
         )
+
+
+def _caption_view(caption: Caption | None) -> dict[str, Any] | None:
+    """What the emulator understood of a create's `X-Renderspec-Shot` header (None: none, or unreadable)."""
+    if caption is None:
+        return None
+    return {"shot": caption.shot, "take": caption.take, "refs": dict(caption.refs), "matrix": dict(caption.matrix)}
 
 
 def _route_name(path: str, method: str) -> str:

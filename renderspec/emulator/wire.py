@@ -2,14 +2,23 @@
 
 It reads plain JSON values (never renderspec's request models), so a serialisation bug in the
 client cannot be silently agreed to; only the limits and enums (`core.rules`) are shared data.
+It also reads the emulator's own extension, the `X-Renderspec-Shot` header (see `parse_caption`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from renderspec.core.rules import MODELS, MediaType, ModelRules
+from renderspec.emulator.preview import Caption
+
+SHOT_HEADER = "X-Renderspec-Shot"
+"""An emulator-only request header: who the shot is, for the preview to burn in. Only the local
+provider sends it, and only to the emulator it started; no real service documents it."""
+CAPTION_MAX = 8192  # characters of header value read; a longer one is ignored
+CAPTION_TEXT_MAX = 200  # characters of each id, name or value kept
 
 
 class WireError(Exception):
@@ -175,3 +184,39 @@ def _go_type(value: Any) -> str:
     if isinstance(value, dict):
         return "object"
     return "number"
+
+
+def parse_caption(value: str | None) -> Caption | None:
+    """Who the shot is, from the `X-Renderspec-Shot` header: JSON such as
+    `{"shot": "turn-left", "take": 1, "refs": {"image 1": "mia"}, "matrix": {"side": "left"}}`.
+
+    The header is an aid to the eye, never part of the request: anything missing, malformed or
+    too long is ignored (None), and the preview falls back to the request's own text.
+    """
+    if not value or len(value) > CAPTION_MAX:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("shot"), str) or not data["shot"].strip():
+        return None
+    take = data.get("take")
+    if isinstance(take, bool) or not isinstance(take, int) or not 1 <= take <= 10_000:
+        take = None
+    refs: dict[Any, Any] = data["refs"] if isinstance(data.get("refs"), dict) else {}
+    matrix: dict[Any, Any] = data["matrix"] if isinstance(data.get("matrix"), dict) else {}
+    return Caption(
+        shot=_short(data["shot"]),
+        take=take,
+        refs=tuple((_short(str(key)), _short(name)) for key, name in refs.items() if isinstance(name, str))[:32],
+        matrix=tuple(
+            (_short(str(key)), _short(value if isinstance(value, str) else json.dumps(value)))
+            for key, value in matrix.items()
+            if isinstance(value, str | int | float | bool)
+        )[:32],
+    )
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:CAPTION_TEXT_MAX]

@@ -18,12 +18,13 @@ from urllib.parse import unquote_to_bytes
 import httpx
 
 from renderspec.core.rules import FileKind, FileRule, MediaType, output_size
-from renderspec.emulator.preview import PreviewRequest, render_preview
+from renderspec.emulator.preview import Caption, PreviewRequest, render_preview
 from renderspec.emulator.wire import CreateRequest
 from renderspec.fsutil import file_sha256
 from renderspec.media import Probe, probe
 
 FETCH_TIMEOUT = 20.0
+PREVIEW_VERSION = 2  # how previews look: a change here leaves older memoised encodes unused
 
 
 class WorkFailure(Exception):
@@ -154,11 +155,13 @@ def run(
     uploads: Uploads,
     now: float,
     memo: Path | None = None,
+    caption: Caption | None = None,
 ) -> Rendered:
     """Fetches, checks and renders one task; raises WorkFailure with the service's code.
 
     `now` is the emulator's clock at the start of the work: uploads expire by that clock, not the
-    wall clock, so a test that moves the emulator's time moves their lifetimes with it.
+    wall clock, so a test that moves the emulator's time moves their lifetimes with it. `caption`
+    (from the emulator-only shot header) only changes what the preview writes on its frames.
     """
     folder.mkdir(parents=True, exist_ok=True)
     rules = request.rules
@@ -211,14 +214,15 @@ def run(
         videos=videos,
         first_frame=first_frame,
         voice=voice,
+        caption=caption,
     )
     _render_memoised(preview, result, memo)
     return Rendered(path=result, size=size, input_video_seconds=round(video_seconds, 3))
 
 
 def _render_memoised(preview: PreviewRequest, result: Path, memo: Path | None) -> None:
-    """A preview depends only on its pictures, prompt, size, length and voice (not the seed), so
-    tasks that differ elsewhere share one encode."""
+    """A preview depends only on its pictures, prompt, size, length, voice and caption (not the
+    seed), so tasks that differ elsewhere share one encode."""
     if memo is None:
         render_preview(preview, result)
         return
@@ -226,6 +230,7 @@ def _render_memoised(preview: PreviewRequest, result: Path, memo: Path | None) -
     for path in (*preview.images, *preview.videos, preview.first_frame, preview.voice):
         digest.update(b"-" if path is None else file_sha256(path).encode())
     digest.update(f"{preview.width}x{preview.height}/{preview.seconds}/{preview.prompt}".encode())
+    digest.update(f"/{preview.caption!r}/{PREVIEW_VERSION}".encode())  # a burned-in name is part of the picture
     cached = memo / f"{digest.hexdigest()}.mp4"
     with _MEMO_LOCKS.setdefault(cached.name, threading.Lock()):  # one encode per preview, however many ask
         if not cached.exists():

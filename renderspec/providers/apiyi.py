@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from renderspec.core.model import ShotLabels
 from renderspec.errors import Rejected
 from renderspec.providers.base import Submitted, TaskState, TaskStatus, TaskSummary
 from renderspec.providers.dashscope import sent_facts, submitted_from
@@ -54,7 +55,8 @@ class ApiyiProvider:
         self._data_uri_max = data_uri_max_bytes
         self._publisher = publisher
 
-    async def create(self, body: Mapping[str, Any]) -> Submitted:
+    async def create(self, body: Mapping[str, Any], *, labels: ShotLabels | None = None) -> Submitted:
+        """Sends the documented request only: `labels` are for the local emulator, never the service."""
         response = await self.engine.call(
             "POST", CREATE_PATH, json=body, headers={"X-DashScope-Async": "enable"}, idempotent=False
         )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from renderspec.core.model import ShotLabels
+
 
 class TaskState(enum.StrEnum):
     PENDING = "PENDING"
@@ -94,7 +96,14 @@ class Provider(Protocol):
         """A link the service accepts for a local file (cached for as long as it lives)."""
         ...
 
-    async def create(self, body: Mapping[str, Any]) -> Submitted: ...
+    async def create(self, body: Mapping[str, Any], *, labels: ShotLabels | None = None) -> Submitted:
+        """Creates a task from `body`, exactly as planned.
+
+        `labels` say who the shot is, in words the request does not carry. Only the local emulator
+        is told them (its previews burn them in); a real service receives the documented request
+        and nothing else, so its providers ignore them.
+        """
+        ...
 
     async def query(self, task_id: str) -> TaskStatus: ...
 

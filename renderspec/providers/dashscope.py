@@ -11,6 +11,7 @@ import anyio
 import httpx
 
 from renderspec.core.keys import is_task_id
+from renderspec.core.model import ShotLabels
 from renderspec.errors import OutcomeUnknown, Rejected
 from renderspec.providers.base import MemoryUploadMemo, Submitted, TaskState, TaskStatus, TaskSummary, UploadMemo
 from renderspec.providers.http import HttpEngine, json_object, link_field, parse_json, text_field
@@ -67,8 +68,12 @@ class DashScopeProvider:
         self._clock = clock
         self._upload_locks: dict[tuple[str, str], anyio.Lock] = {}
 
-    async def create(self, body: Mapping[str, Any]) -> Submitted:
-        headers = {"X-DashScope-Async": "enable"}
+    async def create(self, body: Mapping[str, Any], *, labels: ShotLabels | None = None) -> Submitted:
+        """Sends the documented request only: `labels` are for the local emulator, never the service."""
+        return await self._create(body, {})
+
+    async def _create(self, body: Mapping[str, Any], extra_headers: Mapping[str, str]) -> Submitted:
+        headers = {"X-DashScope-Async": "enable", **extra_headers}
         if _mentions_oss(body):
             headers["X-DashScope-OssResourceResolve"] = "enable"
         response = await self.engine.call("POST", CREATE_PATH, json=body, headers=headers, idempotent=False)
