@@ -251,13 +251,17 @@ class _Library:
         """The files whose definitions are being read, outermost first: a cycle of `uses` closes on one."""
         self.expanded: set[str] = set()
         self._templates: dict[str, Templates] = {}
+        self._by_spec: dict[str, Templates] = {}
 
     def templates(self, spec: str) -> Templates:
         """Renders templates written in `spec`: its fragments resolve against its folder."""
-        base_dir = posixpath.dirname(spec)
-        templates = self._templates.get(base_dir)
+        templates = self._by_spec.get(spec)  # asked once per rendered field: a dict lookup, not a dirname
         if templates is None:
-            templates = self._templates[base_dir] = Templates(base_dir, self.fragments, self.meter)
+            base_dir = posixpath.dirname(spec)
+            templates = self._templates.get(base_dir)
+            if templates is None:
+                templates = self._templates[base_dir] = Templates(base_dir, self.fragments, self.meter)
+            self._by_spec[spec] = templates
         return templates
 
     def sources_read(self, source: SourceFile) -> dict[str, str]:

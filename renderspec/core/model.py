@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from renderspec.core.locations import Path
@@ -208,7 +209,12 @@ class PlannedShot:
         return self.take_of or self.id
 
     def with_state(self, state: State, reasons: tuple[str, ...]) -> PlannedShot:
-        return replace(self, state=state, reasons=reasons)
+        # A copy with two fields set: dataclasses.replace re-runs __init__ over every field, and a
+        # plan decides every shot (a third of a 10,000-shot no-op plan went there).
+        copied = copy.copy(self)
+        object.__setattr__(copied, "state", state)
+        object.__setattr__(copied, "reasons", reasons)
+        return copied
 
 
 @dataclass(frozen=True, slots=True)

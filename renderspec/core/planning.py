@@ -298,17 +298,7 @@ class _Planner:
                     )
         if not ok:
             return None
-        shot = _planned(draft, rules, facts, self.provider_kind, self.pricing)
-        shot = replace(
-            shot,
-            take=draft.take,
-            take_of=draft.take_of,
-            picked=draft.picked,
-            upstream=tuple(upstream),
-            waiting_on=tuple(waiting),
-        )
-        if waiting:
-            shot = shot.with_state(State.WAITING, (f"waiting on {', '.join(waiting)}",))
+        shot = _planned(draft, rules, facts, self.provider_kind, self.pricing, tuple(upstream), tuple(waiting))
         self.planned[shot.id] = shot
         return shot
 
@@ -416,6 +406,8 @@ def _planned(
     facts: Mapping[str, FileFacts | None],
     provider_kind: str,
     pricing: Pricing,
+    upstream: tuple[str, ...] = (),
+    waiting: tuple[str, ...] = (),
 ) -> PlannedShot:
     request = request_body(draft, rules)
     payload = key_payload(provider_kind, request, facts)
@@ -452,6 +444,13 @@ def _planned(
         currency=pricing.currency,
         sources=draft.sources,
         labels=shot_labels(draft),
+        take=draft.take,
+        take_of=draft.take_of,
+        picked=draft.picked,
+        upstream=upstream,
+        waiting_on=waiting,
+        state=State.WAITING if waiting else State.NEW,
+        reasons=(f"waiting on {', '.join(waiting)}",) if waiting else ("new shot",),
     )
 
 
