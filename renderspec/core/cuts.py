@@ -19,7 +19,7 @@ from typing import Any
 from renderspec.core.keys import key_of
 from renderspec.core.locations import Locator, Path
 from renderspec.core.model import PlannedShot
-from renderspec.core.problems import Problem
+from renderspec.core.problems import Problem, toml_type
 
 CUT_VERSION = 1
 """Part of every cut key: bump it when the encoder's output for the same inputs changes (codec
@@ -146,7 +146,7 @@ class _CutReader:
             width, height = int(match.group(1)), int(match.group(2))
             if all(MIN_SIDE <= side <= MAX_SIDE and side % 2 == 0 for side in (width, height)):
                 return width, height
-        shown = repr(value) if isinstance(value, str) else _toml_type(value)
+        shown = repr(value) if isinstance(value, str) else toml_type(value)
         self.problem(
             path,
             field,
@@ -166,7 +166,7 @@ class _CutReader:
             self.problem(
                 path,
                 field,
-                f'must be a shot id or {{ shot = "ID", in = SECONDS, out = SECONDS }}, got {_toml_type(item)}',
+                f'must be a shot id or {{ shot = "ID", in = SECONDS, out = SECONDS }}, got {toml_type(item)}',
                 line,
             )
             return None
@@ -176,7 +176,7 @@ class _CutReader:
                 self.problem((*path, key), f"{field}.{key}", _unknown(str(key), ENTRY_FIELDS), line)
         shot = item.get("shot")
         if not isinstance(shot, str) or not shot:
-            got = "nothing" if shot is None else _toml_type(shot)
+            got = "nothing" if shot is None else toml_type(shot)
             self.problem(path, f"{field}.shot", f"must be the id of a shot, got {got}", line)
         start = self.seconds(item.get("in"), (*path, "in"), f"{field}.in", line)
         end = self.seconds(item.get("out"), (*path, "out"), f"{field}.out", line)
@@ -197,7 +197,7 @@ class _CutReader:
             return None
         name = str(path[-1])
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(path, field, f"must be a number of seconds, got {_toml_type(value)}", line)
+            self.problem(path, field, f"must be a number of seconds, got {toml_type(value)}", line)
             return None
         if not math.isfinite(value):
             self.problem(path, field, f"must be a finite number of seconds, got {value}", line)
@@ -351,17 +351,3 @@ def _unknown(key: str, allowed: Sequence[str]) -> str:
 def _seconds(value: float | None) -> str:
     """4 for 4.0, 0.5 for 0.5: a time as it would be written."""
     return "" if value is None else f"{value:g}"
-
-
-def _toml_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__

@@ -35,7 +35,7 @@ from renderspec.core.model import (
     ShotDraft,
     SourceFile,
 )
-from renderspec.core.problems import Problem, Severity, shown
+from renderspec.core.problems import Problem, Severity, shown, toml_type
 from renderspec.core.rules import MediaType
 from renderspec.core.spec import (
     MEDIA_TAG,
@@ -452,7 +452,7 @@ class _FileExpander:
         seen: set[str] = set()
         for position, entry in enumerate(raw):
             if not isinstance(entry, str) or not entry.strip():
-                got = shown(entry) if isinstance(entry, str) else _toml_type(entry)
+                got = shown(entry) if isinstance(entry, str) else toml_type(entry)
                 self.problem(("uses",), f"uses[{position}] must be a spec file's path relative to this file, got {got}")
                 continue
             written = entry.strip()
@@ -1274,7 +1274,7 @@ _FILE_MESSAGE = 'must be a file path (relative to this file), an https:// URL, o
 def _type_message(detail: Mapping[str, Any], table: str | None, name: str) -> str:
     """What a value of the wrong type should have been; `table` is the table form it was read as,
     `name` the key it is written under."""
-    got = _toml_type(detail.get("input"))
+    got = toml_type(detail.get("input"))
     loc = detail["loc"]
     if loc and loc[-1] == TEXT_TAG:  # neither a string nor a table
         return f"{_STRING_OR_TABLE_MESSAGES.get(name, _FILE_MESSAGE)}, got {got}"
@@ -1284,20 +1284,6 @@ def _type_message(detail: Mapping[str, Any], table: str | None, name: str) -> st
     if expected:
         return f"must be {expected}, got {got}"
     return f"{detail['msg']} (got {got})"
-
-
-def _toml_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
 
 
 _UNION_TAGS = ("str", "bool", "int", "float", "list[str]", "dict[str,any]")

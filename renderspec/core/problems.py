@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 
 class Severity(enum.Enum):
@@ -62,3 +63,18 @@ def shown_path(path: str) -> str:
 
 def sort_key(problem: Problem) -> tuple[str, int, str, str]:
     return (problem.file, problem.line or 0, problem.shot or "", problem.field or "")
+
+
+def toml_type(value: Any) -> str:
+    """A parsed TOML value as a message names what was written: `number 7`, `an array`, `string 'x'`."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
