@@ -139,3 +139,12 @@ prompt = "{{ mia }} turns away"
     spec.write_text(spec.read_text().replace("pick = 2", "pick = 3"))
     after = next(s for s in _plan(hero) if s["id"] == "after")
     assert after["upstream"] == ["hero.take3"]
+
+
+def test_a_problem_of_a_shot_with_takes_is_said_once(hero: Path) -> None:
+    spec = hero / "specs" / "hero.toml"
+    spec.write_text(HERO.replace("seed = 7\n", "seed = 7\nduration = 20\n"))
+    check = run_cli("check", cwd=hero)
+    assert check.code == 1
+    lines = [line for line in check.out.splitlines() if "duration" in line]
+    assert lines == ["specs/hero.toml:10: shot hero: duration: 20 s is out of range; allowed 2–15 s"], check.out

@@ -587,8 +587,8 @@ class _Reporter:
         if path[:1] == ("defaults",):  # the defaults of the shot's file, or of a file it `uses`
             spec = draft.origin_files.get(name, draft.spec)
             self.at(spec, path, finding, field_name=f"defaults.{finding.field}")
-        else:
-            self.at(draft.spec, path, finding, shot=draft.id)
+        else:  # a shot's takes share its spec: one problem of them all is said once, of the shot
+            self.at(draft.spec, path, finding, shot=draft.take_of or draft.id)
 
     def duplicates(self, duplicates: Mapping[str, list[ShotDraft]], elsewhere: Mapping[str, Sequence[str]]) -> None:
         for shot_id, group in duplicates.items():
