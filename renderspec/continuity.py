@@ -48,7 +48,7 @@ class Continuity:
 
     async def resolve(self, shot: PlannedShot) -> PlannedShot | str:
         with self._planning:
-            resolved = self.plan.resolve(shot.id, {})
+            resolved = self.plan.resolve(shot.id)
         if resolved is None:
             return "it could not be planned again with its upstream render (run `renderspec plan`)"
         if resolved.waiting_on:

@@ -32,7 +32,7 @@ from renderspec.core.problems import Problem
 from renderspec.errors import InvalidOutput, StorageError
 from renderspec.fsutil import TEMP_SUFFIX, remove_debris, write_atomic
 from renderspec.loading import read_sources
-from renderspec.project import KnownRenders, ProjectPlan
+from renderspec.project import ProjectPlan
 from renderspec.settings import Settings
 
 if TYPE_CHECKING:  # the encoder pulls in PyAV, Pillow and numpy: imported only when a cut is made
@@ -165,7 +165,6 @@ class _Renders:
     def __init__(self, project: ProjectPlan) -> None:
         self.project = project
         self.named = shots_by_name(project.plan.shots)
-        self._known: KnownRenders | None = None
         self._resolved: dict[str, PlannedShot] = {}
 
     def shots(self, cut: Cut) -> list[tuple[CutShot, Path | None]]:
@@ -185,9 +184,7 @@ class _Renders:
             for upstream in shot.upstream:  # a chain resolves in order, so later links see earlier keys
                 if upstream in self.named and upstream != shot.id:
                     self.current(self.named[upstream])
-            if self._known is None:
-                self._known = KnownRenders(self.project.manifest, self.project.store)
-            resolved = self.project.plan.resolve(shot.id, self._known)
+            resolved = self.project.plan.resolve(shot.id)
             self._resolved[shot.id] = resolved if resolved is not None and not resolved.waiting_on else shot
         return self._resolved[shot.id]
 

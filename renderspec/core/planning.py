@@ -52,9 +52,9 @@ class Plan:
     expansion: Expansion
     planner: _Planner | None = None
 
-    def resolve(self, shot_id: str, renders: Mapping[str, FileFacts]) -> PlannedShot | None:
+    def resolve(self, shot_id: str) -> PlannedShot | None:
         """A waiting shot keyed again with the renders that exist now (see `_Planner.resolve`)."""
-        return self.planner.resolve(shot_id, renders) if self.planner is not None else None
+        return self.planner.resolve(shot_id) if self.planner is not None else None
 
     @property
     def errors(self) -> list[Problem]:
@@ -351,18 +351,17 @@ class _Planner:
             ok,
         )
 
-    def resolve(self, shot_id: str, renders: Mapping[str, FileFacts]) -> PlannedShot | None:
-        """The shot planned again now that more renders are known (None when it cannot be planned).
+    def resolve(self, shot_id: str) -> PlannedShot | None:
+        """The shot planned again now that more renders may exist (None when it cannot be planned).
 
-        Its upstream shots were planned again before it (a build resolves a chain in order), so a
-        chain's later links see the real keys of the earlier ones.
+        The `renders` mapping handed to `plan` is asked again: the edge's reads the cache as it is
+        now. Its upstream shots were planned again before it (a build resolves a chain in order), so
+        a chain's later links see the real keys of the earlier ones.
         """
-        draft = next((d for d in self.expansion.drafts if d.id == shot_id), None)
-        if draft is None:
-            return None
-        self.renders = ChainMap(dict(renders), self.renders)  # type: ignore[arg-type]
-        problems: list[Problem] = []
-        return self.one(draft, _Reporter(self.expansion, problems), set(), set())
+        position = self.names.get(shot_id)
+        if position is None or self.expansion.drafts[position].id != shot_id:
+            return None  # a shot's own id names its pick: only a planned id is resolved
+        return self.one(self.expansion.drafts[position], _Reporter(self.expansion, []), set(), set())
 
 
 def _render_facts(ref: RenderOf, source: PlannedShot, video: FileFacts | None) -> FileFacts:
