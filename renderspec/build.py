@@ -342,16 +342,13 @@ async def _render(
                 project.store,
                 settings.cache_dir / FRAMES,
                 remote=remote,
-                probe=lambda shot, path: probe(shot, size_tolerance(settings), path),
+                probe=_prober(settings),
                 locked=lambda shot_id: shot_id in project.manifest.entries,
             ),
         )
         try:
             wanted = {shot.key for shot in shots}
-            waiting = {shot.id for shot in shots if shot.waiting_on}  # their keys are known only once upstream renders
-            orphans = {
-                key: record for key, record in records.items() if key not in wanted and record.shot not in waiting
-            }
+            orphans = {key: record for key, record in records.items() if key not in wanted}
             return await executor.run(shots, records, orphans)
         finally:
             events.close()
@@ -391,16 +388,21 @@ def _gate(
     if not is_conditional(backend):
         return None
     claims = Claims(backend, lease=settings.project.remote.lease, clock=time.time, who=identity(env))
-    tolerance = size_tolerance(settings)
     return ClaimGate(
         claims,
         remote,
         project.store,
-        probe=lambda shot, path: probe(shot, tolerance, path),
+        probe=_prober(settings),
         events=events,
         poll_interval=poll,
         timeout=settings.project.timeout,
     )
+
+
+def _prober(settings: Settings) -> Callable[[PlannedShot, Path], object]:
+    """How a render fetched during the build (another build's, or a dependent's) is checked before it is used."""
+    tolerance = size_tolerance(settings)
+    return lambda shot, path: probe(shot, tolerance, path)
 
 
 def _currency(shots: Sequence[PlannedShot]) -> str:

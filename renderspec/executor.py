@@ -156,9 +156,10 @@ class Executor:
         results: dict[str, ShotResult] = {}
         ended = {shot.key: anyio.Event() for shot in shots}
         by_key: dict[str, ShotResult] = {}
-        # Tasks journaled for a waiting shot: its key is known only once its upstream renders, and a
-        # task of another key (an earlier version) is collected after it, like any orphan.
-        held = {key: record for key, record in journal.items() if key not in ended and key not in (orphans or {})}
+        # An orphan journaled for a waiting shot may be the task of the very key it resolves to: it
+        # waits for that key to be known, and is collected as an orphan only if it is another's.
+        waiting = {shot.id for shot in shots if shot.waiting_on}
+        held = {key: record for key, record in (orphans or {}).items() if record.shot in waiting}
 
         async def one(shot: PlannedShot) -> None:
             try:
@@ -180,7 +181,8 @@ class Executor:
             for shot in shots:
                 group.start_soon(one, shot)
             for key, record in (orphans or {}).items():
-                group.start_soon(self._orphan, key, record)
+                if key not in held:
+                    group.start_soon(self._orphan, key, record)
         return [results[shot.id] for shot in shots]
 
     # -- disk, off the event loop ---------------------------------------------------------------
