@@ -7,6 +7,7 @@ other line goes to stderr.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -113,22 +114,21 @@ def _take_fields(shot: PlannedShot) -> dict[str, Any]:
     return fields
 
 
-def rows(shots: Sequence[PlannedShot]) -> list[tuple[str | None, PlannedShot]]:
-    """Each shot with the label it is listed under; a shot's takes follow a header row (None) naming it."""
-    listed: list[tuple[str | None, PlannedShot]] = []
+def rows(shots: Sequence[PlannedShot]) -> list[tuple[str, PlannedShot | None]]:
+    """Each shot with the label it is listed under; a shot's takes follow a header row (no shot) naming it."""
+    takes = Counter(shot.take_of for shot in shots if shot.take_of is not None)
+    listed: list[tuple[str, PlannedShot | None]] = []
+    previous: str | None = None
     for shot in shots:
-        if shot.take is None:
+        if shot.take_of is None:
             listed.append((shot.id, shot))
-            continue
-        if not listed or listed[-1][1].take_of != shot.take_of:
-            listed.append((None, shot))
-        listed.append((f"  take {shot.take}" + (" (pick)" if shot.picked else ""), shot))
+        else:
+            if shot.take_of != previous:
+                count = takes[shot.take_of]
+                listed.append((f"{shot.take_of}: {count} take{'s' if count != 1 else ''}", None))
+            listed.append((f"  take {shot.take}" + (" (pick)" if shot.picked else ""), shot))
+        previous = shot.take_of
     return listed
-
-
-def group_label(shot: PlannedShot, shots: Sequence[PlannedShot]) -> str:
-    count = sum(1 for other in shots if other.take_of == shot.take_of)
-    return f"{shot.take_of}: {count} take{'s' if count != 1 else ''}"
 
 
 def shown_key(shot: PlannedShot) -> str:
@@ -143,10 +143,10 @@ def write_json(document: Any, out: TextIO) -> None:
 
 def plain_plan(plan: Plan, out: TextIO) -> None:
     listed = rows(plan.shots)
-    width = max((len(label) for label, _ in listed if label is not None), default=4)
+    width = max((len(label) for label, shot in listed if shot is not None), default=4)
     for label, shot in listed:
-        if label is None:
-            print(f"{'':<7}  {group_label(shot, plan.shots)}", file=out)
+        if shot is None:
+            print(f"{'':<7}  {label}", file=out)
             continue
         print(
             f"{shot.state:<7}  {label:<{width}}  {shown_key(shot):<12}  {shot.duration:>2}s {shot.resolution:>5} "
@@ -207,8 +207,8 @@ def rich_plan(plan: Plan, out: TextIO) -> None:
         State.WAITING: "magenta",
     }
     for label, shot in rows(plan.shots):
-        if label is None:
-            table.add_row("", f"[bold]{escape(group_label(shot, plan.shots))}[/]", "", "", "", "", "", "")
+        if shot is None:
+            table.add_row("", f"[bold]{escape(label)}[/]", "", "", "", "", "", "")
             continue
         table.add_row(
             f"[{colours.get(shot.state, 'white')}]{shot.state}[/]",
