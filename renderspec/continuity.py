@@ -10,7 +10,6 @@ the render's exact pixel size, kept in `cache/frames/` so a retry extracts nothi
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,12 +42,10 @@ class Continuity:
         self.remote = remote
         self.probe = probe
         self.locked = locked  # whether the lock remembers a render of this shot id (then it is stale, not new)
-        self._planning = threading.Lock()
         self._extracting: dict[Path, anyio.Lock] = {}
 
     async def resolve(self, shot: PlannedShot) -> PlannedShot | str:
-        with self._planning:
-            resolved = self.plan.resolve(shot.id)
+        resolved = self.plan.resolve(shot.id)  # on the event loop: one shot is planned at a time
         if resolved is None:
             return "it could not be planned again with its upstream render (run `renderspec plan`)"
         if resolved.waiting_on:
